@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file pvtimer.h
+ * @brief libpvtimer host API: create, validate and service a pvtimer area.
+ *
+ * The area is memory a VMM maps into guest physical memory (layout in
+ * pvtimer_abi.h, protocol in docs/pvtimer-abi.md). This library owns the
+ * host side of the protocol only: it never starts threads and knows nothing
+ * of KVM. Everything a guest wrote is read once and validated before use.
+ *
+ * Thread safety: one thread at a time may call the pvtimer_host_*()
+ * functions on an area (the servicing thread). pvtimer_area_get_stats() and
+ * the pvtimer_area_*() accessors may be called from any thread.
+ * Errors are returned as negative errno values; nothing prints or aborts.
+ */
+#ifndef EXITLESS_PVTIMER_H
+#define EXITLESS_PVTIMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pvtimer_abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef PVTIMER_API
+#define PVTIMER_API __attribute__((visibility("default")))
+#endif
+
+/** Opaque handle to one timer area. */
+struct pvtimer_area;
+
+/** Adopt @c mem as it is (an area restored with a snapshot): validate the
+ * header instead of initialising it. Geometry options must then be zero. */
+#define PVTIMER_AREA_ADOPT (1u << 0)
+
+/**
+ * Options of pvtimer_area_new(). Declare with PVTIMER_AREA_OPTS() so that
+ * @c sz is set; fields added later go at the end and default to zero.
+ */
+struct pvtimer_area_opts {
+	size_t sz;                /**< sizeof(struct pvtimer_area_opts) */
+	uint32_t slot_count;      /**< 1..PVTIMER_ABI_MAX_SLOTS (0 with ADOPT) */
+	uint32_t tsc_khz;         /**< guest TSC rate; 0 if unknown */
+	uint64_t margin_tsc;      /**< header.margin_tsc */
+	uint64_t max_horizon_tsc; /**< 0: one hour at tsc_khz, else 2^56 */
+	uint64_t features;        /**< subset of PVTIMER_F_ALL_1_0 */
+	void *mem;                /**< NULL: allocate a sealed memfd */
+	size_t mem_size;          /**< bytes at @c mem */
+	uint32_t flags;           /**< PVTIMER_AREA_* */
+	uint8_t vector_min;       /**< 0: PVTIMER_VECTOR_MIN */
+	uint8_t vector_max;       /**< 0: PVTIMER_VECTOR_MAX */
+};
+
+/** Declare and zero-initialise a struct pvtimer_area_opts named @p name. */
+#define PVTIMER_AREA_OPTS(name, ...)                                          \
+	struct pvtimer_area_opts name = {                                     \
+		.sz = sizeof(struct pvtimer_area_opts), __VA_ARGS__          \
+	}
+
+/** What the host made of one slot, read once from guest memory. */
+struct pvtimer_slot_snapshot {
+	uint64_t deadline_tsc; /**< guest TSC; meaningful when @c armed */
+	uint32_t gen;          /**< arm generation the snapshot belongs to */
+	uint8_t vector;        /**< validated vector */
+	uint8_t armed;         /**< 1: live deadline; 0: cancelled */
+	uint8_t reject;        /**< PVTIMER_REJECT_* when the read failed */
+	uint8_t past;          /**< 1: deadline already before @c now */
+};
+
+/** Counters of what a host saw in guest memory. Set @c sz before calling
+ * pvtimer_area_get_stats(); later versions only append fields. */
+struct pvtimer_area_stats {
+	size_t sz;               /**< sizeof(struct pvtimer_area_stats) */
+	uint64_t slot_reads;     /**< snapshots attempted */
+	uint64_t torn_reads;     /**< seqlock never settled (guest mid-write) */
+	uint64_t rejected_flags; /**< unknown arm_flags bits */
+	uint64_t rejected_vector; /**< vector outside the allowed range */
+	uint64_t rejected_far;   /**< deadline beyond now + max_horizon */
+	uint64_t rejected_past;  /**< deadline before now - max_horizon */
+	uint64_t past_deadlines; /**< valid but already due when read */
+	uint64_t stray_pending;  /**< pending bits naming no slot */
+};
+
+/** Iterator over pending slots. Caller-owned; fields are private. */
+struct pvtimer_pending_iter {
+	uint64_t summary;
+	uint64_t word;
+	uint32_t word_index;
+	uint32_t visited_words;
+};
+
+/**
+ * Bytes an area with @p slot_count slots occupies (a whole number of pages).
+ * @return the size, or 0 when @p slot_count is 0 or above
+ * PVTIMER_ABI_MAX_SLOTS.
+ */
+PVTIMER_API size_t pvtimer_area_size_for(uint32_t slot_count);
+
+/**
+ * Check that @p mem holds a well-formed area header of ABI major 1 whose
+ * geometry fits in @p size bytes. Reads only the header.
+ * @return 0, -EINVAL (malformed or too small) or -EPROTONOSUPPORT (major).
+ */
+PVTIMER_API int pvtimer_area_validate(const void *mem, size_t size);
+
+/**
+ * Create an area: initialise a fresh one or adopt a restored one.
+ *
+ * Without @c opts->mem the library creates a memfd (size sealed, so the
+ * guest mapping can never be truncated under the host) and maps it; the VMM
+ * maps pvtimer_area_fd() into guest physical memory. With @c opts->mem the
+ * caller keeps ownership of that memory, which must be 64-byte aligned and
+ * outlive the handle. The area starts inactive: guests fall back until
+ * pvtimer_host_activate().
+ *
+ * @param opts options (required; unknown non-zero tail bytes are rejected)
+ * @param out  receives the handle on success
+ * @return 0, -EINVAL (bad options or, with ADOPT, a bad area), -ENOMEM, or
+ * the -errno of memfd_create/ftruncate/mmap.
+ */
+PVTIMER_API int pvtimer_area_new(const struct pvtimer_area_opts *opts,
+				 struct pvtimer_area **out);
+
+/** Destroy an area handle; unmaps and closes a library-made memfd. NULL-safe.
+ * Caller-provided memory is left untouched. */
+PVTIMER_API void pvtimer_area_destroy(struct pvtimer_area *area);
+
+/** @return the memfd backing the area (owned by the handle), or -ENOENT when
+ * the caller supplied the memory. */
+PVTIMER_API int pvtimer_area_fd(const struct pvtimer_area *area);
+
+/** @return the host mapping of the area (valid until destroy). */
+PVTIMER_API void *pvtimer_area_mem(const struct pvtimer_area *area);
+
+/** @return the size of the area in bytes. */
+PVTIMER_API size_t pvtimer_area_bytes(const struct pvtimer_area *area);
+
+/** @return the number of slots. */
+PVTIMER_API uint32_t pvtimer_area_slot_count(const struct pvtimer_area *area);
+
+/**
+ * Copy the counters into @p stats (up to @c stats->sz bytes). Any thread.
+ * @return 0, or -EINVAL when @p stats or its @c sz is invalid.
+ */
+PVTIMER_API int pvtimer_area_get_stats(const struct pvtimer_area *area,
+				       struct pvtimer_area_stats *stats);
+
+/**
+ * Start (or resume) servicing: bump the epoch, publish @p next_sync_tsc and
+ * @p now_tsc as heartbeat, set PVTIMER_HOST_ACTIVE and mark every slot
+ * pending, so a restored guest's arms are all re-read on the next pass.
+ * @return 0.
+ */
+PVTIMER_API int pvtimer_host_activate(struct pvtimer_area *area,
+				      uint64_t next_sync_tsc, uint64_t now_tsc);
+
+/**
+ * Stop promising: clear PVTIMER_HOST_ACTIVE and publish next sync NEVER,
+ * with a full fence. After it returns, the caller must make one more pending
+ * pass and then fire or hand back (pvtimer_host_handback()) every generation
+ * it still holds; guests arming from now on fall back. @return 0.
+ */
+PVTIMER_API int pvtimer_host_deactivate(struct pvtimer_area *area);
+
+/**
+ * Publish the area-wide promise: the host will start its next pending pass
+ * no later than @p next_sync_tsc (guest TSC). Call it *before* the pass that
+ * the previous promise covered. Ignored while inactive. @return 0.
+ */
+PVTIMER_API int pvtimer_host_publish(struct pvtimer_area *area,
+				     uint64_t next_sync_tsc, uint64_t now_tsc);
+
+/**
+ * Set one slot's own promise: PVTIMER_SYNC_FOLLOW_AREA while it is serviced,
+ * PVTIMER_SYNC_NEVER to withdraw it (detach). @return 0 or -ERANGE.
+ */
+PVTIMER_API int pvtimer_host_set_slot_sync(struct pvtimer_area *area,
+					   uint32_t slot, uint64_t value);
+
+/** Start a pending pass: atomically takes the summary word. */
+PVTIMER_API void pvtimer_host_pending_begin(struct pvtimer_area *area,
+					    struct pvtimer_pending_iter *it);
+
+/**
+ * Next pending slot of the pass. Each bit is taken (cleared) exactly once;
+ * a pass visits each bitmap word at most once, so a guest setting bits in a
+ * loop cannot make it run longer than slot_count steps. Bits naming no slot
+ * are dropped and counted.
+ * @return 1 with @p slot set, or 0 when the pass is complete.
+ */
+PVTIMER_API int pvtimer_host_pending_next(struct pvtimer_area *area,
+					  struct pvtimer_pending_iter *it,
+					  uint32_t *slot);
+
+/** Mark @p slot pending again from the host side (e.g. after a torn read).
+ * @return 0 or -ERANGE. */
+PVTIMER_API int pvtimer_host_requeue(struct pvtimer_area *area, uint32_t slot);
+
+/**
+ * Read @p slot's guest line once and validate it against @p now_tsc.
+ *
+ * @return 0 with a valid snapshot (armed or cancelled); -EAGAIN when the
+ * guest was mid-write on every bounded attempt (requeue it); -EINVAL when
+ * the content is invalid: @c snap->reject says why, the status word tells
+ * the guest REJECTED, and the host must not hold the deadline; -ERANGE for
+ * a slot index out of range.
+ */
+PVTIMER_API int pvtimer_host_read_slot(struct pvtimer_area *area, uint32_t slot,
+				       uint64_t now_tsc,
+				       struct pvtimer_slot_snapshot *snap);
+
+/** Tell the guest the host holds generation @p gen (status SEEN).
+ * @return 0 or -ERANGE. */
+PVTIMER_API int pvtimer_host_ack(struct pvtimer_area *area, uint32_t slot,
+				 uint32_t gen);
+
+/**
+ * Record that generation @p gen was injected at @p fired_tsc (guest TSC):
+ * fired_gen, fired_tsc (if offered) and status FIRED. Call it before the
+ * injection so the guest's handler sees it. @return 0 or -ERANGE.
+ */
+PVTIMER_API int pvtimer_host_fired(struct pvtimer_area *area, uint32_t slot,
+				   uint32_t gen, uint64_t fired_tsc);
+
+/**
+ * Give generation @p gen back to the guest (status HANDBACK); the caller then
+ * injects the slot's vector once so a halted guest re-arms in hardware.
+ * @return 0 or -ERANGE.
+ */
+PVTIMER_API int pvtimer_host_handback(struct pvtimer_area *area, uint32_t slot,
+				      uint32_t gen);
+
+/**
+ * Guest/host TSC relation of one vCPU, as KVM defines it:
+ * guest = ((host * mult) >> shift) + offset, with 128-bit intermediate.
+ * Identity is mult = 1, shift = 0, offset = 0.
+ */
+struct pvtimer_tsc_map {
+	uint64_t mult;
+	uint32_t shift;
+	uint32_t reserved;
+	int64_t offset;
+};
+
+/**
+ * Build a map from KVM's view of a vCPU: the host and guest TSC rates (kHz,
+ * e.g. /proc and KVM_GET_TSC_KHZ) and the TSC offset (KVM_VCPU_TSC_OFFSET).
+ * @return 0, or -EINVAL for a zero rate.
+ */
+PVTIMER_API int pvtimer_tsc_map_init(struct pvtimer_tsc_map *map,
+				     uint32_t host_khz, uint32_t guest_khz,
+				     int64_t offset);
+
+/** @return the guest TSC at host TSC @p host_tsc. */
+PVTIMER_API uint64_t pvtimer_tsc_to_guest(const struct pvtimer_tsc_map *map,
+					  uint64_t host_tsc);
+
+/** @return the host TSC at guest TSC @p guest_tsc (saturating at 0 and
+ * UINT64_MAX, so a hostile deadline cannot wrap around). */
+PVTIMER_API uint64_t pvtimer_tsc_to_host(const struct pvtimer_tsc_map *map,
+					 uint64_t guest_tsc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EXITLESS_PVTIMER_H */

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/* The two-level pending bitmap: found changes cost O(changes), not O(slots). */
+#include <errno.h>
+
+#include "internal.h"
+
+void pvtimer_host_pending_begin(struct pvtimer_area *a,
+				struct pvtimer_pending_iter *it)
+{
+	uint64_t valid = a->pending_words >= 64 ? ~0ull
+						: (1ull << a->pending_words) - 1;
+	uint64_t summary = __atomic_exchange_n(&a->pending->summary, 0,
+					       __ATOMIC_SEQ_CST);
+
+	if (summary & ~valid)
+		PVTIMER_COUNT(a, stray_pending);
+	it->summary = summary & valid;
+	it->word = 0;
+	it->word_index = 0;
+	it->visited_words = 0;
+}
+
+static uint64_t take_word(struct pvtimer_area *a, uint32_t w)
+{
+	uint64_t bits = __atomic_exchange_n(&a->pending->words[w], 0,
+					    __ATOMIC_SEQ_CST);
+	uint32_t first = w * 64;
+	uint32_t left = a->slot_count - first;
+	uint64_t valid = left >= 64 ? ~0ull : (1ull << left) - 1;
+
+	if (bits & ~valid)
+		PVTIMER_COUNT(a, stray_pending);
+	return bits & valid;
+}
+
+int pvtimer_host_pending_next(struct pvtimer_area *a,
+			      struct pvtimer_pending_iter *it, uint32_t *slot)
+{
+	while (!it->word) {
+		if (!it->summary)
+			return 0;
+		it->word_index = (uint32_t)__builtin_ctzll(it->summary);
+		it->summary &= it->summary - 1;
+		it->visited_words++;
+		it->word = take_word(a, it->word_index);
+	}
+	*slot = it->word_index * 64 + (uint32_t)__builtin_ctzll(it->word);
+	it->word &= it->word - 1;
+	return 1;
+}
+
+int pvtimer_host_requeue(struct pvtimer_area *a, uint32_t slot)
+{
+	if (slot >= a->slot_count)
+		return -ERANGE;
+	__atomic_fetch_or(&a->pending->words[slot / 64], 1ull << (slot % 64),
+			  __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(&a->pending->summary, 1ull << (slot / 64),
+			  __ATOMIC_SEQ_CST);
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* Guest/host TSC conversion, KVM's definition: guest = (host*mult >> shift) + off. */
+#include <errno.h>
+
+#include "internal.h"
+
+/* KVM on x86 uses 48 fractional bits for the TSC ratio (VMX); any shift
+ * that keeps the ratio in 64 bits works the same way here. */
+#define RATIO_SHIFT 48
+
+int pvtimer_tsc_map_init(struct pvtimer_tsc_map *map, uint32_t host_khz,
+			 uint32_t guest_khz, int64_t offset)
+{
+	if (!map || !host_khz || !guest_khz)
+		return -EINVAL;
+	if (host_khz == guest_khz) {
+		map->mult = 1;
+		map->shift = 0;
+	} else {
+		map->mult = (uint64_t)(((unsigned __int128)guest_khz << RATIO_SHIFT) /
+				       host_khz);
+		map->shift = RATIO_SHIFT;
+	}
+	map->reserved = 0;
+	map->offset = offset;
+	return 0;
+}
+
+uint64_t pvtimer_tsc_to_guest(const struct pvtimer_tsc_map *map,
+			      uint64_t host_tsc)
+{
+	unsigned __int128 scaled = ((unsigned __int128)host_tsc * map->mult) >>
+				   map->shift;
+
+	return (uint64_t)scaled + (uint64_t)map->offset;
+}
+
+uint64_t pvtimer_tsc_to_host(const struct pvtimer_tsc_map *map,
+			     uint64_t guest_tsc)
+{
+	__int128 unscaled = (__int128)guest_tsc - map->offset;
+	unsigned __int128 host;
+
+	if (unscaled <= 0)
+		return 0;
+	if (!map->mult)
+		return UINT64_MAX;
+	host = (((unsigned __int128)unscaled << map->shift) + map->mult - 1) /
+	       map->mult;
+	return host > UINT64_MAX ? UINT64_MAX : (uint64_t)host;
+}

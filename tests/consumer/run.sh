@@ -1,0 +1,38 @@
+#!/bin/sh
+# Install the build into a DESTDIR image and build every consumer-<lib>.c in
+# this folder with nothing but `pkg-config exitless-<lib>`, shared and static,
+# then run them: the proof that a VMM can consume the installed libraries.
+# usage: run.sh BUILD_DIR CONSUMER_DIR plain|sanitized
+set -eu
+build=$1; src=$2; mode=$3
+if [ "$mode" = sanitized ]; then
+	echo "consumer test skipped in sanitizer builds (it links without them)"
+	exit 77
+fi
+command -v pkg-config >/dev/null || { echo "pkg-config missing"; exit 1; }
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT
+meson install -C "$build" --destdir "$dest" --no-rebuild --quiet
+pcdir=$(dirname "$(find "$dest" -name 'exitless-pvtimer.pc' | head -n 1)")
+libdir=$(dirname "$(find "$dest" -name 'libexitless-pvtimer.so' | head -n 1)")
+export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest"
+export PKG_CONFIG_LIBDIR="$pcdir"
+cc=${CC:-cc}
+n=0
+for c in "$src"/consumer-*.c; do
+	lib=$(basename "$c" .c); lib=${lib#consumer-}
+	mod="exitless-$lib"
+	pkg-config --exists "$mod" || { echo "$mod.pc not installed"; exit 1; }
+	echo "== $mod: $(pkg-config --cflags --libs "$mod")"
+	$cc -std=c11 -Wall -Wextra -Werror -o "$dest/$lib-shared" "$c" \
+		$(pkg-config --cflags --libs "$mod")
+	LD_LIBRARY_PATH="$libdir" "$dest/$lib-shared"
+	$cc -std=c11 -Wall -Wextra -Werror -o "$dest/$lib-static" "$c" \
+		$(pkg-config --static --cflags "$mod") \
+		-Wl,-Bstatic $(pkg-config --static --libs-only-l "$mod" | tr ' ' '\n' | grep exitless | tr '\n' ' ') \
+		-Wl,-Bdynamic $(pkg-config --static --libs-only-L "$mod") \
+		$(pkg-config --static --libs-only-l "$mod" | tr ' ' '\n' | grep -v exitless | tr '\n' ' ')
+	"$dest/$lib-static"
+	n=$((n + 1))
+done
+echo "$n consumers built from the installed image and run, shared and static"
