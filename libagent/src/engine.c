@@ -15,6 +15,8 @@
 #define ITER_WINDOW 1024u
 /* Overshoot samples before the measured bound replaces the floor alone. */
 #define WAKE_MIN_SAMPLES 32u
+/* Overshoot samples after which the history is halved. */
+#define WAKE_WINDOW 4096u
 
 static uint64_t to_guest(const struct agent_area *ar, uint64_t host)
 {
@@ -212,7 +214,15 @@ static void note_wake(struct agent *a, uint64_t over_tsc)
 	uint64_t ns = agent_tsc_to_ns(over_tsc);
 
 	a->wake_hist[agent_log2_bucket(ns)]++;
-	a->wake_samples++;
+	/* halve the history now and then: a burst of contention long ago
+	 * should not widen every promise for ever */
+	if (++a->wake_samples >= WAKE_WINDOW) {
+		a->wake_samples = 0;
+		for (uint32_t b = 0; b < AGENT_LAT_BUCKETS; b++) {
+			a->wake_hist[b] /= 2;
+			a->wake_samples += a->wake_hist[b];
+		}
+	}
 	if (ns > __atomic_load_n(&a->st.wake_overshoot_max_ns, __ATOMIC_RELAXED))
 		AGENT_SET(a, wake_overshoot_max_ns, ns);
 	AGENT_SET(a, wake_bound_ns, agent_tsc_to_ns(wake_bound(a)));
