@@ -239,14 +239,16 @@ static void agent_drain_ctl(struct agent *a)
 
 static void sleep_until(struct agent *a, uint64_t wake)
 {
-	uint64_t ns = agent_tsc_to_ns(wake - agent_tsc());
-	struct timespec ts = {
-		.tv_sec = (time_t)(ns / 1000000000ull),
-		.tv_nsec = (long)(ns % 1000000000ull),
-	};
+	uint64_t t = agent_tsc(), ns;
+	struct timespec ts;
 	struct pollfd pfd = { .fd = a->ctl_fd, .events = POLLIN };
-	uint64_t t;
 
+	/* preempted past the wake-up already: never sleep a wrapped time */
+	if (t >= wake)
+		return;
+	ns = agent_tsc_to_ns(wake - t);
+	ts.tv_sec = (time_t)(ns / 1000000000ull);
+	ts.tv_nsec = (long)(ns % 1000000000ull);
 	AGENT_ADD(a, sleeps, 1);
 	if (ppoll(&pfd, 1, &ts, NULL) != 0) {
 		agent_drain_ctl(a); /* a command: not a timed wake-up */

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "sim.h"
@@ -293,6 +294,20 @@ START_TEST(many_slots)
 		if (v->late_max_ns > late_max)
 			late_max = v->late_max_ns;
 		sim_vcpu_fini(v);
+	}
+	if (getenv("AGENT_TEST_VERBOSE")) {
+		printf("mode %d pv %lu fb %lu lost %lu fires %lu inj %lu err %lu "
+		       "batches %lu batched %lu races %lu refused %lu late %lu "
+		       "torn %lu\n", _i, (unsigned long)pv, (unsigned long)fb,
+		       (unsigned long)lost, (unsigned long)st.fires,
+		       (unsigned long)st.injections,
+		       (unsigned long)st.inject_errors,
+		       (unsigned long)st.batches, (unsigned long)st.batched,
+		       (unsigned long)st.cancel_races,
+		       (unsigned long)st.refires_refused,
+		       (unsigned long)st.promises_late,
+		       (unsigned long)st.torn_reads);
+		fflush(stdout);
 	}
 	ck_assert_uint_eq(lost, 0);
 	ck_assert_uint_eq(early, 0);
