@@ -27,7 +27,7 @@ static void *honest_thread(void *arg)
 
 	while (sim_tsc() < h->end)
 		for (int k = 0; k < 2; k++) {
-			uint64_t d = 500000 + (uint64_t)(rand_r(&h->seed) % 3000000);
+			uint64_t d = 2000000 + (uint64_t)(rand_r(&h->seed) % 8000000);
 
 			sim_vcpu_timer(&h->v[k], sim_tsc() + sim_ns_to_tsc(d));
 		}

@@ -42,6 +42,7 @@ START_TEST(paused_mid_run_loses_nothing)
 	struct agent_stats st = { .sz = sizeof(st) };
 	pthread_t th[NVCPU];
 	uint64_t end, timers = 0, delivered = 0, lost = 0, early = 0, hb = 0;
+	uint64_t pv = 0;
 	int pauses = 0;
 
 	ck_assert_int_eq(agent_new(&o, &ag), 0);
@@ -89,6 +90,7 @@ START_TEST(paused_mid_run_loses_nothing)
 		lost += v->lost;
 		early += v->early;
 		hb += v->handbacks;
+		pv += v->pv_fires;
 		sim_vcpu_fini(v);
 	}
 	ck_assert_int_gt(pauses, 5);
@@ -96,8 +98,9 @@ START_TEST(paused_mid_run_loses_nothing)
 	ck_assert_uint_eq(early, 0);
 	ck_assert_uint_eq(delivered, timers);
 	ck_assert_uint_gt(st.fires, 0);
-	/* pauses took held timers back from guests that were waiting */
-	ck_assert_uint_gt(st.handbacks, 0);
+	/* the pauses sent guests to their hardware timers: by handback of
+	 * what the agent held, or by the rule (DISABLED) */
+	ck_assert_uint_gt(delivered - pv, 0);
 	ck_assert_uint_le(hb, st.handbacks);
 	free(r);
 	pvtimer_area_destroy(area);
