@@ -33,6 +33,7 @@ struct vm {
 	void *mem;
 	pthread_t runner;
 	int stop;
+	uint32_t tsc_khz;
 };
 
 static void *vcpu_runner(void *arg)
@@ -121,6 +122,8 @@ static void vm_create(struct vm *vm)
 	vm->stats = ioctl(vm->vcpu, KVM_GET_STATS_FD, 0);
 	ck_assert_int_ge(vm->stats, 0);
 	ck_assert_uint_ne(vcpu_stat(vm, "irq_injections"), UINT64_MAX);
+	/* vCPU ioctls wait for a running KVM_RUN: ask before it starts */
+	vm->tsc_khz = (uint32_t)ioctl(vm->vcpu, KVM_GET_TSC_KHZ, 0);
 	pthread_create(&vm->runner, NULL, vcpu_runner, vm);
 }
 
@@ -192,13 +195,12 @@ START_TEST(kvm_irqfd_and_signal_msi)
 	struct agent_injector msi = { .kind = AGENT_INJ_MSI,
 				      .msi_address = MSI_ADDR };
 	struct pvtimer_tsc_map map;
-	uint32_t khz;
 
 	ck_assert_int_ge(vm.kvm, 0);
 	vm_create(&vm);
 	/* KVM's view of the vCPU TSC; offset 0 on this host */
-	khz = (uint32_t)ioctl(vm.vcpu, KVM_GET_TSC_KHZ, 0);
-	ck_assert_int_eq(pvtimer_tsc_map_init(&map, khz, khz, 0), 0);
+	ck_assert_int_eq(pvtimer_tsc_map_init(&map, vm.tsc_khz, vm.tsc_khz, 0),
+			 0);
 	irqfd.fd = eventfd(0, EFD_CLOEXEC);
 	ck_assert_int_ge(irqfd.fd, 0);
 	ck_assert_int_eq(irqfd_route(&vm, irqfd.fd), 0);
