@@ -33,6 +33,9 @@ struct cfg {
 	int json;
 	int pin;
 	int heap;
+	int agent_cpu; /* -1: pick one that is not vcpu_cpu */
+	int vcpu_cpu;
+	int timerfd_cpu; /* -1: vcpu_cpu */
 	uint64_t sleep_sweep_us[8];
 	uint32_t nsweep;
 };
@@ -238,7 +241,7 @@ static int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 	PVTIMER_AREA_OPTS(ao, .slot_count = n, .margin_tsc = ns2tsc(2000),
 			  .max_horizon_tsc = ns2tsc(1000000000ull),
 			  .tsc_khz = (uint32_t)khz);
-	int vcpu_cpu = 0;
+	int vcpu_cpu = c->vcpu_cpu;
 	AGENT_OPTS(o, .mode = mode, .max_sleep_ns = max_sleep_us * 1000);
 	struct pvtimer_area *area = NULL;
 	struct agent *ag = NULL;
@@ -250,7 +253,10 @@ static int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 	uint64_t arms = 0, fb = 0, t0, t1;
 	int rc;
 
-	if (c->pin) {
+	if (c->pin && c->agent_cpu >= 0) {
+		o.cpu_policy = AGENT_CPU_FIXED;
+		o.cpu = c->agent_cpu;
+	} else if (c->pin) {
 		o.cpu_policy = AGENT_CPU_PICK;
 		o.vcpu_cpus = &vcpu_cpu;
 		o.vcpu_cpu_count = 1;
@@ -370,7 +376,9 @@ static int run_timerfd(const struct cfg *c, uint32_t n, struct result *res)
 	for (uint32_t i = 0; i < n; i++) {
 		runs[i] = (struct trun){ .end_ns = t0 + c->duration_ns,
 					 .seed = 0x51ed27ull ^ (i + 1),
-					 .cpu = c->pin ? 0 : -1 };
+					 .cpu = !c->pin ? -1
+						: c->timerfd_cpu >= 0 ? c->timerfd_cpu
+								      : c->vcpu_cpu };
 		pthread_create(&th[i], &attr, tfd_main, &runs[i]);
 	}
 	for (uint32_t i = 0; i < n; i++) {
@@ -418,6 +426,43 @@ static void heap_bench(void)
 		agent_heap_free(&h);
 		free(s);
 	}
+}
+
+/* How much of each CPU a spinning thread gets here: on a nested, shared
+ * machine a CPU can lose half its time to the outer host, which no agent
+ * can make up for. Printed so that the figures can be read. */
+static void *spin_probe(void *arg)
+{
+	double *share = arg;
+	uint64_t w0 = mono_ns(), c0 = thread_cpu_ns(), w1;
+
+	while ((w1 = mono_ns()) - w0 < 200000000ull)
+		;
+	*share = (double)(thread_cpu_ns() - c0) / (double)(w1 - w0);
+	return NULL;
+}
+
+static void probe_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	printf("spin probe, share of a CPU a busy thread gets:");
+	for (long cpu = 0; cpu < n && cpu < 8; cpu++) {
+		pthread_attr_t attr;
+		cpu_set_t set;
+		pthread_t t;
+		double share = 0;
+
+		CPU_ZERO(&set);
+		CPU_SET((int)cpu, &set);
+		pthread_attr_init(&attr);
+		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+		if (pthread_create(&t, &attr, spin_probe, &share) == 0)
+			pthread_join(t, NULL);
+		pthread_attr_destroy(&attr);
+		printf(" cpu%ld %.2f", cpu, share);
+	}
+	printf("\n");
 }
 
 /* ---- driver --------------------------------------------------------- */
@@ -511,7 +556,10 @@ static void usage(void)
 	printf("usage: agent-bench [--json] [--slots 1,16,256,1024] "
 	       "[--duration-ms 1000] [--reps 1]\n"
 	       "       [--sweep 50,200,1000,5000 (adaptive max sleep, us)] "
-	       "[--guest-threads 1] [--no-pin] [--heap]\n");
+	       "[--guest-threads 1] [--no-pin] [--heap]\n"
+	       "       [--vcpu-cpu 0 (guests, timerfd threads)] "
+	       "[--agent-cpu N (default: another CPU)]\n"
+	       "       [--timerfd-cpu N (default: the vCPU CPU)]\n");
 }
 
 struct one {
@@ -546,12 +594,16 @@ int main(int argc, char **argv)
 		{ "guest-threads", required_argument, NULL, 'g' },
 		{ "no-pin", no_argument, NULL, 'p' },
 		{ "heap", no_argument, NULL, 'H' },
+		{ "agent-cpu", required_argument, NULL, 'a' },
+		{ "vcpu-cpu", required_argument, NULL, 'v' },
+		{ "timerfd-cpu", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct cfg c = { .slots = { 1, 16, 256, 1024 }, .nslots = 4,
 			 .duration_ns = 1000000000ull, .reps = 1,
-			 .guest_threads = 1, .pin = 1 };
+			 .guest_threads = 1, .pin = 1, .agent_cpu = -1,
+			 .timerfd_cpu = -1 };
 	uint64_t tmp[8];
 	struct result all[128];
 	uint32_t nres = 0;
@@ -589,6 +641,15 @@ int main(int argc, char **argv)
 		case 'H':
 			c.heap = 1;
 			break;
+		case 'a':
+			c.agent_cpu = atoi(optarg);
+			break;
+		case 'v':
+			c.vcpu_cpu = atoi(optarg);
+			break;
+		case 't':
+			c.timerfd_cpu = atoi(optarg);
+			break;
 		default:
 			usage();
 			return opt == 'h' ? 0 : 2;
@@ -600,6 +661,8 @@ int main(int argc, char **argv)
 		return 1;
 	if (c.heap && !c.json)
 		heap_bench();
+	if (!c.json)
+		probe_cpus();
 	if (!c.json)
 		printf("tsc %llu kHz, %ld CPUs, %llu ms per run, deadlines "
 		       "10us-10ms, lateness in ns\n"
