@@ -36,7 +36,9 @@ struct cfg {
 	int agent_cpu; /* -1: pick one that is not vcpu_cpu */
 	int vcpu_cpu;
 	int timerfd_cpu; /* -1: vcpu_cpu */
+	int fifo;        /* SCHED_FIFO for the adaptive agent */
 	uint64_t sleep_sweep_us[8];
+	uint64_t spin_sweep_us[8];
 	uint32_t nsweep;
 };
 
@@ -44,6 +46,7 @@ struct result {
 	const char *impl;
 	const char *mode;
 	uint64_t max_sleep_us;
+	uint64_t spin_us;
 	uint32_t slots;
 	uint64_t timers;
 	double p50, p99, p999, max;
@@ -177,6 +180,7 @@ struct arun {
 	uint64_t end;
 	uint64_t seed;
 	uint64_t arms, fallbacks, pv_done;
+	uint64_t why[8]; /* fallbacks per PVTIMER_GUEST_FALLBACK_* */
 	int cpu;
 };
 
@@ -207,6 +211,7 @@ static void *guest_main(void *arg)
 		for (uint32_t i = r->first; i < r->first + r->count; i++) {
 			struct bslot *s = &r->s[i];
 			uint64_t dl;
+			int why;
 
 			if (s->state == 1 &&
 			    __atomic_load_n(&s->fired, __ATOMIC_ACQUIRE)) {
@@ -223,9 +228,11 @@ static void *guest_main(void *arg)
 			__atomic_store_n(&s->fired, 0, __ATOMIC_RELAXED);
 			__atomic_store_n(&s->deadline, dl, __ATOMIC_RELEASE);
 			r->arms++;
-			if (pvtimer_guest_arm(&s->g, dl) == PVTIMER_GUEST_PV) {
+			why = pvtimer_guest_arm(&s->g, dl);
+			if (why == PVTIMER_GUEST_PV) {
 				s->state = 1;
 			} else {
+				r->why[why & 7]++;
 				r->fallbacks++;
 				s->state = 2;
 			}
@@ -236,13 +243,14 @@ static void *guest_main(void *arg)
 }
 
 static int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
-		     uint64_t max_sleep_us, struct result *res)
+		     uint64_t max_sleep_us, uint64_t spin_us, struct result *res)
 {
 	PVTIMER_AREA_OPTS(ao, .slot_count = n, .margin_tsc = ns2tsc(2000),
 			  .max_horizon_tsc = ns2tsc(1000000000ull),
 			  .tsc_khz = (uint32_t)khz);
 	int vcpu_cpu = c->vcpu_cpu;
-	AGENT_OPTS(o, .mode = mode, .max_sleep_ns = max_sleep_us * 1000);
+	AGENT_OPTS(o, .mode = mode, .max_sleep_ns = max_sleep_us * 1000,
+		   .spin_threshold_ns = spin_us * 1000);
 	struct pvtimer_area *area = NULL;
 	struct agent *ag = NULL;
 	struct bslot *s;
@@ -250,9 +258,15 @@ static int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 	struct arun *runs;
 	pthread_t *th;
 	uint32_t g = c->guest_threads < n ? c->guest_threads : n;
-	uint64_t arms = 0, fb = 0, t0, t1;
+	uint64_t arms = 0, fb = 0, t0, t1, why[8] = { 0 };
 	int rc;
 
+	/* Only a sleeping agent may be FIFO: a spinning one would be
+	 * throttled by the kernel's RT bandwidth limit (50 ms a second). */
+	if (c->fifo && mode == AGENT_MODE_ADAPTIVE) {
+		o.sched_policy = SCHED_FIFO;
+		o.sched_priority = 1;
+	}
 	if (c->pin && c->agent_cpu >= 0) {
 		o.cpu_policy = AGENT_CPU_FIXED;
 		o.cpu = c->agent_cpu;
@@ -301,16 +315,32 @@ static int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 		pthread_join(th[k], NULL);
 		arms += runs[k].arms;
 		fb += runs[k].fallbacks;
+		for (int w = 0; w < 8; w++)
+			why[w] += runs[k].why[w];
 	}
 	t1 = mono_ns();
 	agent_get_stats(ag, &st);
 	agent_destroy(ag);
 	pvtimer_area_destroy(area);
 
+	if (getenv("AGENT_BENCH_DEBUG"))
+		fprintf(stderr, "fallbacks: past %llu far %llu stale %llu close %llu;"
+			" promise: spin %llu ns, wake %llu ns (max overshoot %llu), "
+			"late promises %llu of %llu passes\n",
+			(unsigned long long)why[PVTIMER_GUEST_FALLBACK_PAST],
+			(unsigned long long)why[PVTIMER_GUEST_FALLBACK_TOO_FAR],
+			(unsigned long long)why[PVTIMER_GUEST_FALLBACK_STALE],
+			(unsigned long long)why[PVTIMER_GUEST_FALLBACK_TOO_CLOSE],
+			(unsigned long long)st.iter_bound_ns,
+			(unsigned long long)st.wake_bound_ns,
+			(unsigned long long)st.wake_overshoot_max_ns,
+			(unsigned long long)st.promises_late,
+			(unsigned long long)st.scans);
 	*res = (struct result){
 		.impl = "agent",
 		.mode = mode == AGENT_MODE_DEDICATED ? "dedicated" : "adaptive",
 		.max_sleep_us = mode == AGENT_MODE_ADAPTIVE ? max_sleep_us : 0,
+		.spin_us = mode == AGENT_MODE_ADAPTIVE ? spin_us : 0,
 		.slots = n,
 		.timers = arms,
 	};
@@ -503,8 +533,9 @@ static void print_text(const struct result *r, const struct result *base)
 	char mode[32];
 
 	if (r->max_sleep_us)
-		snprintf(mode, sizeof(mode), "adaptive/%lluus",
-			 (unsigned long long)r->max_sleep_us);
+		snprintf(mode, sizeof(mode), "adapt/%llu:%llu",
+			 (unsigned long long)r->max_sleep_us,
+			 (unsigned long long)r->spin_us);
 	else
 		snprintf(mode, sizeof(mode), "%s", r->mode ? r->mode : "-");
 	printf("%-8s %-16s %5u %8llu %9.0f %9.0f %9.0f %9.0f %9.0f %8.0f %6.3f %6.3f",
@@ -526,12 +557,14 @@ static void print_json(const struct result *r, int first)
 		printf("\"%s\"", r->mode);
 	else
 		printf("null");
-	printf(", \"max_sleep_us\": %llu, \"slots\": %u, \"timers\": %llu, "
+	printf(", \"max_sleep_us\": %llu, \"spin_us\": %llu, "
+	       "\"slots\": %u, \"timers\": %llu, "
 	       "\"late_p50_ns\": %.0f, \"late_p99_ns\": %.0f, "
 	       "\"late_p999_ns\": %.0f, \"late_max_ns\": %.0f, "
 	       "\"timers_per_s\": %.0f, \"cpu_ns_per_timer\": %.0f, "
 	       "\"agent_cpu\": %.4f, \"fallback_rate\": %.4f}",
-	       (unsigned long long)r->max_sleep_us, r->slots,
+	       (unsigned long long)r->max_sleep_us,
+	       (unsigned long long)r->spin_us, r->slots,
 	       (unsigned long long)r->timers, r->p50, r->p99, r->p999, r->max,
 	       r->timers_per_s, r->cpu_ns_per_timer, r->agent_cpu,
 	       r->fallback_rate);
@@ -551,20 +584,42 @@ static uint32_t parse_list(const char *s, uint64_t *out, uint32_t max)
 	return n;
 }
 
+/* "sleep_us[:spin_us],..." */
+static uint32_t parse_sweep(const char *s, struct cfg *c)
+{
+	uint32_t n = 0;
+	char *end;
+
+	while (*s && n < 8) {
+		c->sleep_sweep_us[n] = strtoull(s, &end, 10);
+		c->spin_sweep_us[n] = 200;
+		if (*end == ':')
+			c->spin_sweep_us[n] = strtoull(end + 1, &end, 10);
+		n++;
+		if (*end != ',')
+			break;
+		s = end + 1;
+	}
+	return n;
+}
+
 static void usage(void)
 {
 	printf("usage: agent-bench [--json] [--slots 1,16,256,1024] "
 	       "[--duration-ms 1000] [--reps 1]\n"
-	       "       [--sweep 50,200,1000,5000 (adaptive max sleep, us)] "
+	       "       [--sweep 200:50,1000:200 (adaptive max sleep:spin "
+	       "threshold, us)] "
 	       "[--guest-threads 1] [--no-pin] [--heap]\n"
 	       "       [--vcpu-cpu 0 (guests, timerfd threads)] "
 	       "[--agent-cpu N (default: another CPU)]\n"
-	       "       [--timerfd-cpu N (default: the vCPU CPU)]\n");
+	       "       [--timerfd-cpu N (default: the vCPU CPU)] "
+	       "[--fifo (adaptive agent SCHED_FIFO)]\n");
 }
 
 struct one {
 	uint32_t mode;       /* agent mode, or UINT32_MAX for timerfd */
 	uint64_t sleep_us;
+	uint64_t spin_us;
 };
 
 static int run_config(const struct cfg *c, uint32_t n, const struct one *o,
@@ -577,7 +632,8 @@ static int run_config(const struct cfg *c, uint32_t n, const struct one *o,
 	for (uint32_t k = 0; k < nr && !rc; k++)
 		rc = o->mode == UINT32_MAX
 			     ? run_timerfd(c, n, &reps[k])
-			     : run_agent(c, n, o->mode, o->sleep_us, &reps[k]);
+			     : run_agent(c, n, o->mode, o->sleep_us, o->spin_us,
+					 &reps[k]);
 	if (!rc)
 		median_of(reps, nr, out);
 	return rc;
@@ -597,6 +653,7 @@ int main(int argc, char **argv)
 		{ "agent-cpu", required_argument, NULL, 'a' },
 		{ "vcpu-cpu", required_argument, NULL, 'v' },
 		{ "timerfd-cpu", required_argument, NULL, 't' },
+		{ "fifo", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -628,7 +685,7 @@ int main(int argc, char **argv)
 				c.reps = 1;
 			break;
 		case 'w':
-			c.nsweep = parse_list(optarg, c.sleep_sweep_us, 8);
+			c.nsweep = parse_sweep(optarg, &c);
 			break;
 		case 'g':
 			c.guest_threads = (uint32_t)strtoul(optarg, NULL, 10);
@@ -649,6 +706,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			c.timerfd_cpu = atoi(optarg);
+			break;
+		case 'f':
+			c.fifo = 1;
 			break;
 		default:
 			usage();
@@ -673,16 +733,18 @@ int main(int argc, char **argv)
 		       "timers/s", "cpu/tmr", "agcpu", "fallbk");
 	for (uint32_t i = 0; i < c.nslots; i++) {
 		struct one ones[12] = {
-			{ UINT32_MAX, 0 },
-			{ AGENT_MODE_DEDICATED, 0 },
-			{ AGENT_MODE_ADAPTIVE, 1000 },
+			{ UINT32_MAX, 0, 0 },
+			{ AGENT_MODE_DEDICATED, 0, 0 },
+			{ AGENT_MODE_ADAPTIVE, 1000, 200 },
 		};
 		uint32_t nones = 3, base = nres;
 
 		for (uint32_t k = 0; k < c.nsweep; k++)
-			if (c.sleep_sweep_us[k] && c.sleep_sweep_us[k] != 1000)
-				ones[nones++] = (struct one){ AGENT_MODE_ADAPTIVE,
-							      c.sleep_sweep_us[k] };
+			if (c.sleep_sweep_us[k] && c.spin_sweep_us[k] &&
+			    (c.sleep_sweep_us[k] != 1000 || c.spin_sweep_us[k] != 200))
+				ones[nones++] = (struct one){
+					AGENT_MODE_ADAPTIVE, c.sleep_sweep_us[k],
+					c.spin_sweep_us[k] };
 		for (uint32_t k = 0; k < nones && nres < 128; k++) {
 			if (run_config(&c, c.slots[i], &ones[k], &all[nres]))
 				continue;
