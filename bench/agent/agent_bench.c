@@ -472,11 +472,15 @@ static void *spin_probe(void *arg)
 	return NULL;
 }
 
-static void probe_cpus(void)
+/* Probes every CPU (up to 8); returns the best one. */
+static int probe_cpus(int verbose)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	double best = -1;
+	int best_cpu = 0;
 
-	printf("spin probe, share of a CPU a busy thread gets:");
+	if (verbose)
+		printf("spin probe, share of a CPU a busy thread gets:");
 	for (long cpu = 0; cpu < n && cpu < 8; cpu++) {
 		pthread_attr_t attr;
 		cpu_set_t set;
@@ -490,9 +494,16 @@ static void probe_cpus(void)
 		if (pthread_create(&t, &attr, spin_probe, &share) == 0)
 			pthread_join(t, NULL);
 		pthread_attr_destroy(&attr);
-		printf(" cpu%ld %.2f", cpu, share);
+		if (verbose)
+			printf(" cpu%ld %.2f", cpu, share);
+		if (share > best) {
+			best = share;
+			best_cpu = (int)cpu;
+		}
 	}
-	printf("\n");
+	if (verbose)
+		printf("\n");
+	return best_cpu;
 }
 
 /* ---- driver --------------------------------------------------------- */
@@ -610,8 +621,9 @@ static void usage(void)
 	       "       [--sweep 200:50,1000:200 (adaptive max sleep:spin "
 	       "threshold, us)] "
 	       "[--guest-threads 1] [--no-pin] [--heap]\n"
-	       "       [--vcpu-cpu 0 (guests, timerfd threads)] "
-	       "[--agent-cpu N (default: another CPU)]\n"
+	       "       [--vcpu-cpu N (guests, timerfd threads)] "
+	       "[--agent-cpu N] (default: the agent on the CPU a spin probe\n"
+	       "       finds least stolen, the vCPUs on another)\n"
 	       "       [--timerfd-cpu N (default: the vCPU CPU)] "
 	       "[--fifo (adaptive agent SCHED_FIFO)]\n");
 }
@@ -659,7 +671,7 @@ int main(int argc, char **argv)
 	};
 	struct cfg c = { .slots = { 1, 16, 256, 1024 }, .nslots = 4,
 			 .duration_ns = 1000000000ull, .reps = 1,
-			 .guest_threads = 1, .pin = 1, .agent_cpu = -1,
+			 .guest_threads = 1, .pin = 1, .agent_cpu = -1, .vcpu_cpu = -1,
 			 .timerfd_cpu = -1 };
 	uint64_t tmp[8];
 	struct result all[128];
@@ -721,8 +733,19 @@ int main(int argc, char **argv)
 		return 1;
 	if (c.heap && !c.json)
 		heap_bench();
-	if (!c.json)
-		probe_cpus();
+	if (c.pin) {
+		/* default placement: the agent gets the CPU that gives a
+		 * busy thread the most time, the vCPUs another one */
+		int best = probe_cpus(!c.json);
+
+		if (c.agent_cpu < 0)
+			c.agent_cpu = best;
+		if (c.vcpu_cpu < 0)
+			c.vcpu_cpu = c.agent_cpu == 0 &&
+						     sysconf(_SC_NPROCESSORS_ONLN) > 1
+					     ? 1
+					     : 0;
+	}
 	if (!c.json)
 		printf("tsc %llu kHz, %ld CPUs, %llu ms per run, deadlines "
 		       "10us-10ms, lateness in ns\n"
