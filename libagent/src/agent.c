@@ -291,6 +291,19 @@ static int check_slot(struct agent *a, uint32_t area, uint32_t slot)
 	return slot < a->areas[area].nslots ? 0 : -ERANGE;
 }
 
+/* A command about one slot, checked against the attached areas. */
+static int slot_cmd(struct agent *a, struct agent_cmd *c)
+{
+	int rc;
+
+	pthread_mutex_lock(&a->lock);
+	rc = check_slot(a, c->area, c->slot);
+	if (!rc)
+		rc = run_cmd(a, c);
+	pthread_mutex_unlock(&a->lock);
+	return rc;
+}
+
 int agent_bind_slot(struct agent *a, uint32_t area, uint32_t slot,
 		    const struct agent_injector *inj)
 {
@@ -304,28 +317,15 @@ int agent_bind_slot(struct agent *a, uint32_t area, uint32_t slot,
 	if (rc)
 		return rc;
 	c.inj = *inj;
-	pthread_mutex_lock(&a->lock);
-	rc = check_slot(a, area, slot);
-	if (!rc)
-		rc = run_cmd(a, &c);
-	pthread_mutex_unlock(&a->lock);
-	return rc;
+	return slot_cmd(a, &c);
 }
 
 int agent_detach_slot(struct agent *a, uint32_t area, uint32_t slot)
 {
 	struct agent_cmd c = { .kind = AGENT_CMD_DETACH, .area = area,
 			       .slot = slot };
-	int rc;
 
-	if (!a)
-		return -EINVAL;
-	pthread_mutex_lock(&a->lock);
-	rc = check_slot(a, area, slot);
-	if (!rc)
-		rc = run_cmd(a, &c);
-	pthread_mutex_unlock(&a->lock);
-	return rc;
+	return a ? slot_cmd(a, &c) : -EINVAL;
 }
 
 /* Everything the engine may need per pass is allocated before it runs. */
@@ -417,37 +417,34 @@ int agent_stop(struct agent *a)
 	return rc;
 }
 
-int agent_pause(struct agent *a)
+/* Pause or resume a running agent. */
+static int transition(struct agent *a, enum agent_cmd_kind kind)
 {
-	struct agent_cmd c = { .kind = AGENT_CMD_PAUSE };
+	struct agent_cmd c = { .kind = kind };
+	bool pause = kind == AGENT_CMD_PAUSE;
 	int rc;
 
 	if (!a)
 		return -EINVAL;
 	pthread_mutex_lock(&a->lock);
-	if (a->state == AGENT_PAUSED)
-		rc = -EALREADY;
-	else if (a->state == AGENT_STOPPED)
+	if (a->state == (pause ? AGENT_RUNNING : AGENT_PAUSED))
+		rc = run_cmd(a, &c);
+	else if (pause && a->state == AGENT_STOPPED)
 		rc = -ESRCH;
 	else
-		rc = run_cmd(a, &c);
+		rc = -EALREADY;
 	if (!rc)
-		a->state = AGENT_PAUSED;
+		a->state = pause ? AGENT_PAUSED : AGENT_RUNNING;
 	pthread_mutex_unlock(&a->lock);
 	return rc;
 }
 
+int agent_pause(struct agent *a)
+{
+	return transition(a, AGENT_CMD_PAUSE);
+}
+
 int agent_resume(struct agent *a)
 {
-	struct agent_cmd c = { .kind = AGENT_CMD_RESUME };
-	int rc;
-
-	if (!a)
-		return -EINVAL;
-	pthread_mutex_lock(&a->lock);
-	rc = a->state == AGENT_PAUSED ? run_cmd(a, &c) : -EALREADY;
-	if (!rc)
-		a->state = AGENT_RUNNING;
-	pthread_mutex_unlock(&a->lock);
-	return rc;
+	return transition(a, AGENT_CMD_RESUME);
 }

@@ -159,3 +159,14 @@ void sim_vcpu_timer(struct sim_vcpu *v, uint64_t deadline)
 		}
 	}
 }
+
+int sim_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -223,20 +223,17 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("agent-kvm");
-	TCase *tc = tcase_create("kvm");
-	SRunner *sr;
-	int failed, fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	Suite *s;
+	TCase *tc;
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
 	if (fd < 0)
 		return 77;
 	close(fd);
+	s = suite_create("agent-kvm");
+	tc = tcase_create("kvm");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, kvm_irqfd_and_signal_msi);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return sim_run(s);
 }
