@@ -152,6 +152,11 @@ int pvtimer_host_read_slot(struct pvtimer_area *a, uint32_t slot,
 		return -EINVAL;
 	}
 	snap->armed = line.flags & PVTIMER_ARM_ARMED;
+	if (snap->armed &&
+	    a->last_fired[slot] == (line.gen | PVTIMER_FIRED_VALID)) {
+		snap->armed = 0;
+		snap->already_fired = 1;
+	}
 	if (!snap->armed)
 		return 0;
 	snap->deadline_tsc = line.deadline;
@@ -181,6 +186,7 @@ int pvtimer_host_fired(struct pvtimer_area *a, uint32_t slot, uint32_t gen,
 	if (a->features & PVTIMER_F_FIRED_TSC)
 		__atomic_store_n(&s->fired_tsc, fired_tsc, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->fired_gen, gen, __ATOMIC_RELAXED);
+	a->last_fired[slot] = gen | PVTIMER_FIRED_VALID;
 	set_status(a, slot, gen, PVTIMER_STATUS_FIRED, PVTIMER_REJECT_NONE);
 	return 0;
 }
