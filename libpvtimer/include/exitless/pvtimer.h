@@ -161,7 +161,7 @@ PVTIMER_API int pvtimer_host_activate(struct pvtimer_area *area,
 
 /**
  * Stop promising: clear PVTIMER_HOST_ACTIVE and publish next sync NEVER,
- * with a full fence. After it returns, the caller must make one more pending
+ * with seq_cst stores. After it returns, the caller must make one more pending
  * pass and then fire or hand back (pvtimer_host_handback()) every generation
  * it still holds; guests arming from now on fall back. @return 0.
  */
