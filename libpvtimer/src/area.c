@@ -162,11 +162,22 @@ static int adopt(struct pvtimer_area *a, const struct pvtimer_area_opts *o)
 	if (err < 0)
 		return err;
 	geometry_for(h->slot_count, &g);
+	a->last_fired = calloc(h->slot_count, sizeof(*a->last_fired));
+	if (!a->last_fired)
+		return -ENOMEM;
 	a->mem = o->mem;
 	a->slot_count = h->slot_count;
 	a->features = h->features & PVTIMER_F_ALL_1_0;
 	a->max_horizon_tsc = h->max_horizon_tsc;
 	bind_pointers(a, &g);
+	/* A restored area remembers what the previous host fired: a deadline
+	 * that expired and fired before the snapshot must not fire again. */
+	for (uint32_t i = 0; i < a->slot_count; i++) {
+		uint64_t w = pvtimer_slot_at(a, i)->status_word;
+
+		if (PVTIMER_STATUS_CODE(w) == PVTIMER_STATUS_FIRED)
+			a->last_fired[i] = PVTIMER_STATUS_GEN(w) | PVTIMER_FIRED_VALID;
+	}
 	return 0;
 }
 
@@ -179,6 +190,9 @@ static int create(struct pvtimer_area *a, const struct pvtimer_area_opts *o)
 	if (geometry_for(o->slot_count, &g) < 0 ||
 	    (o->features & ~PVTIMER_F_ALL_1_0))
 		return -EINVAL;
+	a->last_fired = calloc(o->slot_count, sizeof(*a->last_fired));
+	if (!a->last_fired)
+		return -ENOMEM;
 	a->slot_count = o->slot_count;
 	a->features = o->features;
 	a->max_horizon_tsc = o->max_horizon_tsc ? o->max_horizon_tsc
@@ -239,6 +253,7 @@ void pvtimer_area_destroy(struct pvtimer_area *a)
 			munmap(a->mem, a->bytes);
 		close(a->memfd);
 	}
+	free(a->last_fired);
 	free(a);
 }
 

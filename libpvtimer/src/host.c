@@ -40,11 +40,12 @@ int pvtimer_host_deactivate(struct pvtimer_area *a)
 
 	__atomic_store_n(&h->host_flags, flags & ~PVTIMER_HOST_ACTIVE,
 			 __ATOMIC_SEQ_CST);
+	/* seq_cst store, then the caller's seq_cst exchange of the pending
+	 * summary; the guest does seq_cst OR, then seq_cst load of the flags.
+	 * In the single total order either the guest sees us inactive and
+	 * falls back, or our next pass sees its arm (no fence needed). */
 	__atomic_store_n(&h->next_sync_tsc, PVTIMER_SYNC_NEVER,
 			 __ATOMIC_SEQ_CST);
-	/* Pairs with the guest's seq_cst pending OR: either the guest sees
-	 * us inactive and falls back, or our next pass sees its arm. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -80,7 +81,9 @@ struct guest_line {
 	uint8_t flags;
 };
 
-/* Seqlock read; each field loaded exactly once per attempt. */
+/* Seqlock read; each field loaded exactly once per attempt. The field loads
+ * are acquire so the closing seq load cannot move above them (free on x86,
+ * and it needs no fence, which ThreadSanitizer cannot model). */
 static int read_guest_line(struct pvtimer_abi_slot *s, struct guest_line *out)
 {
 	for (int i = 0; i < SEQ_ATTEMPTS; i++) {
@@ -88,11 +91,10 @@ static int read_guest_line(struct pvtimer_abi_slot *s, struct guest_line *out)
 
 		if (seq0 & 1u)
 			continue;
-		out->gen = __atomic_load_n(&s->arm_gen, __ATOMIC_RELAXED);
-		out->deadline = __atomic_load_n(&s->deadline_tsc, __ATOMIC_RELAXED);
-		out->vector = __atomic_load_n(&s->vector, __ATOMIC_RELAXED);
-		out->flags = __atomic_load_n(&s->arm_flags, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		out->gen = __atomic_load_n(&s->arm_gen, __ATOMIC_ACQUIRE);
+		out->deadline = __atomic_load_n(&s->deadline_tsc, __ATOMIC_ACQUIRE);
+		out->vector = __atomic_load_n(&s->vector, __ATOMIC_ACQUIRE);
+		out->flags = __atomic_load_n(&s->arm_flags, __ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == seq0)
 			return 0;
 	}
@@ -152,6 +154,11 @@ int pvtimer_host_read_slot(struct pvtimer_area *a, uint32_t slot,
 		return -EINVAL;
 	}
 	snap->armed = line.flags & PVTIMER_ARM_ARMED;
+	if (snap->armed &&
+	    a->last_fired[slot] == (line.gen | PVTIMER_FIRED_VALID)) {
+		snap->armed = 0;
+		snap->already_fired = 1;
+	}
 	if (!snap->armed)
 		return 0;
 	snap->deadline_tsc = line.deadline;
@@ -181,6 +188,7 @@ int pvtimer_host_fired(struct pvtimer_area *a, uint32_t slot, uint32_t gen,
 	if (a->features & PVTIMER_F_FIRED_TSC)
 		__atomic_store_n(&s->fired_tsc, fired_tsc, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->fired_gen, gen, __ATOMIC_RELAXED);
+	a->last_fired[slot] = gen | PVTIMER_FIRED_VALID;
 	set_status(a, slot, gen, PVTIMER_STATUS_FIRED, PVTIMER_REJECT_NONE);
 	return 0;
 }

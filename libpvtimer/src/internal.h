@@ -20,6 +20,9 @@ struct pvtimer_area {
 	struct pvtimer_abi_header *hdr;
 	struct pvtimer_abi_pending *pending;
 	char *slots;
+	/* Host-private: last generation fired per slot, bit 32 = valid. Kept
+	 * out of guest memory so a guest cannot make the host fire twice. */
+	uint64_t *last_fired;
 	struct pvtimer_area_stats stats; /* updated with relaxed atomics */
 };
 
@@ -29,6 +32,8 @@ static inline struct pvtimer_abi_slot *pvtimer_slot_at(struct pvtimer_area *a,
 	return (struct pvtimer_abi_slot *)(a->slots +
 					   (size_t)i * PVTIMER_ABI_SLOT_STRIDE);
 }
+
+#define PVTIMER_FIRED_VALID (1ull << 32)
 
 #define PVTIMER_COUNT(a, field) \
 	__atomic_fetch_add(&(a)->stats.field, 1, __ATOMIC_RELAXED)

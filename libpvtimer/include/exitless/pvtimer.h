@@ -68,6 +68,8 @@ struct pvtimer_slot_snapshot {
 	uint8_t armed;         /**< 1: live deadline; 0: cancelled */
 	uint8_t reject;        /**< PVTIMER_REJECT_* when the read failed */
 	uint8_t past;          /**< 1: deadline already before @c now */
+	uint8_t already_fired; /**< 1: this host fired @c gen already, so
+				    @c armed reads 0: nothing to hold */
 };
 
 /** Counters of what a host saw in guest memory. Set @c sz before calling
@@ -159,7 +161,7 @@ PVTIMER_API int pvtimer_host_activate(struct pvtimer_area *area,
 
 /**
  * Stop promising: clear PVTIMER_HOST_ACTIVE and publish next sync NEVER,
- * with a full fence. After it returns, the caller must make one more pending
+ * with seq_cst stores. After it returns, the caller must make one more pending
  * pass and then fire or hand back (pvtimer_host_handback()) every generation
  * it still holds; guests arming from now on fall back. @return 0.
  */
@@ -201,6 +203,9 @@ PVTIMER_API int pvtimer_host_requeue(struct pvtimer_area *area, uint32_t slot);
 
 /**
  * Read @p slot's guest line once and validate it against @p now_tsc.
+ *
+ * A generation this host already fired (pvtimer_host_fired()) reads as not
+ * armed, so re-reading a slot (after activation, say) never fires it twice.
  *
  * @return 0 with a valid snapshot (armed or cancelled); -EAGAIN when the
  * guest was mid-write on every bounded attempt (requeue it); -EINVAL when
