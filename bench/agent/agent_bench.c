@@ -19,6 +19,7 @@
 #include <exitless/pvtimer_guest.h>
 
 #include "internal.h" /* the heap, for the heap micro-benchmark */
+#include "tsc.h"
 
 #define MAX_SAMPLES (8u << 20)
 #define MIN_DEADLINE_NS 10000ull
@@ -60,26 +61,14 @@ struct result {
 
 static uint64_t khz;
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t tsc(void)
 {
-	return __builtin_ia32_rdtsc();
+	return tsc_now();
 }
 
 static void calibrate(void)
 {
-	uint64_t n0 = mono_ns(), t0 = tsc(), n1;
-
-	while ((n1 = mono_ns()) - n0 < 20000000)
-		;
-	khz = (tsc() - t0) * 1000000ull / (n1 - n0);
+	khz = tsc_per_us() * 1000;
 }
 
 static uint64_t ns2tsc(uint64_t ns)
@@ -121,15 +110,10 @@ static uint64_t rand_deadline_ns(uint64_t *seed)
 	return MIN_DEADLINE_NS + rnd(seed) % (MAX_DEADLINE_NS - MIN_DEADLINE_NS);
 }
 
-static void pin_self(int cpu)
+static void pin(int cpu)
 {
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	if (cpu >= 0)
+		pin_self(cpu); /* best effort: a 1-CPU host runs unpinned */
 }
 
 /* ---- lateness samples ---------------------------------------------- */
@@ -204,7 +188,7 @@ static void *guest_main(void *arg)
 {
 	struct arun *r = arg;
 
-	pin_self(r->cpu);
+	pin(r->cpu);
 	while (tsc() < r->end) {
 		uint64_t now = tsc();
 
@@ -371,7 +355,7 @@ static void *tfd_main(void *arg)
 	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	uint64_t c0 = thread_cpu_ns(), cnt;
 
-	pin_self(r->cpu);
+	pin(r->cpu);
 	while (fd >= 0 && mono_ns() < r->end_ns) {
 		uint64_t dl = mono_ns() + rand_deadline_ns(&r->seed), now;
 		struct itimerspec its = {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include "sim.h"
+#include "tsc.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -15,26 +16,14 @@
 static uint64_t khz;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static uint64_t mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void calibrate(void)
 {
-	uint64_t n0 = mono(), t0 = sim_tsc(), n1;
-
-	while ((n1 = mono()) - n0 < 5000000)
-		;
-	khz = (sim_tsc() - t0) * 1000000ull / (n1 - n0);
+	khz = tsc_per_us() * 1000;
 }
 
 uint64_t sim_tsc(void)
 {
-	return __builtin_ia32_rdtsc();
+	return tsc_now();
 }
 
 uint64_t sim_ns_to_tsc(uint64_t ns)
@@ -158,15 +147,4 @@ void sim_vcpu_timer(struct sim_vcpu *v, uint64_t deadline)
 			break; /* spurious: halt again */
 		}
 	}
-}
-
-int sim_run(Suite *s)
-{
-	SRunner *sr = srunner_create(s);
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
 }

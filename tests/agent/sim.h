@@ -4,7 +4,6 @@
 #ifndef AGENT_TEST_SIM_H
 #define AGENT_TEST_SIM_H
 
-#include <check.h>
 #include <exitless/agent.h>
 #include <exitless/pvtimer.h>
 #include <exitless/pvtimer_guest.h>
@@ -40,8 +39,5 @@ void sim_vcpu_fini(struct sim_vcpu *v);
 struct agent_injector sim_vcpu_injector(const struct sim_vcpu *v);
 /* Arm a timer for @p deadline and wait for it the way a guest would. */
 void sim_vcpu_timer(struct sim_vcpu *v, uint64_t deadline);
-
-/* Run @p s with normal output; the exit status for meson (0 or 1). */
-int sim_run(Suite *s);
 
 #endif

@@ -8,6 +8,7 @@
 
 #define CPU_SETSIZE_TEST 1024
 
+#include "check_main.h"
 #include "sim.h"
 
 START_TEST(opts_validation)
@@ -180,7 +181,4 @@ static Suite *suite(void)
 	return s;
 }
 
-int main(void)
-{
-	return sim_run(suite());
-}
+EXITLESS_CHECK_MAIN(suite)

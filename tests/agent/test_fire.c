@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check_main.h"
 #include "sim.h"
 
 /* Generous: the machine is 2 noisy shared cores. Still fails when the
@@ -336,7 +337,4 @@ static Suite *suite(void)
 	return s;
 }
 
-int main(void)
-{
-	return sim_run(suite());
-}
+EXITLESS_CHECK_MAIN(suite)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check_main.h"
 #include "sim.h"
 
 #define LATE_BOUND_NS 50000000ull
@@ -205,7 +206,4 @@ static Suite *suite(void)
 	return s;
 }
 
-int main(void)
-{
-	return sim_run(suite());
-}
+EXITLESS_CHECK_MAIN(suite)

@@ -225,7 +225,8 @@ int main(void)
 {
 	Suite *s;
 	TCase *tc;
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	SRunner *sr;
+	int failed, fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
 	if (fd < 0)
 		return 77;
@@ -235,5 +236,9 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, kvm_irqfd_and_signal_msi);
 	suite_add_tcase(s, tc);
-	return sim_run(s);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
 }

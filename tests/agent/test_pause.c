@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "check_main.h"
 #include "sim.h"
 
 #define NVCPU 8
@@ -178,7 +179,4 @@ static Suite *suite(void)
 	return s;
 }
 
-int main(void)
-{
-	return sim_run(suite());
-}
+EXITLESS_CHECK_MAIN(suite)
