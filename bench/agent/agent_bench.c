@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,7 +19,7 @@
 #include <exitless/pvtimer.h>
 #include <exitless/pvtimer_guest.h>
 
-#include "internal.h" /* the heap, for the heap micro-benchmark */
+#include "internal.h" /* heap and io_uring, for the micro-benchmarks */
 #include "tsc.h"
 
 #define MAX_SAMPLES (8u << 20)
@@ -490,6 +491,46 @@ static int probe_cpus(int verbose)
 	return best_cpu;
 }
 
+/* ---- injection micro-benchmark (write() vs one io_uring submission) -- */
+
+static void inject_bench(void)
+{
+	static const uint32_t sizes[] = { 1, 2, 4, 8, 16, 64 };
+	struct agent_uring *ring = NULL;
+	int fds[64];
+	uint64_t one = 1, v;
+
+	for (int i = 0; i < 64; i++)
+		fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (agent_uring_new(&ring) < 0)
+		ring = NULL;
+	printf("inject: ns per eventfd shot, N shots due together: write() vs "
+	       "io_uring\n");
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		uint32_t n = sizes[k], rounds = 20000;
+		uint64_t t0, t1, t2;
+
+		t0 = mono_ns();
+		for (uint32_t r = 0; r < rounds; r++)
+			for (uint32_t i = 0; i < n; i++)
+				if (write(fds[i], &one, sizeof(one)) < 0)
+					break;
+		t1 = mono_ns();
+		for (uint32_t r = 0; ring && r < rounds; r++)
+			agent_uring_write_ones(ring, fds, n);
+		t2 = mono_ns();
+		printf("  N=%-3u write %.0f ns, io_uring %s%.0f ns\n", n,
+		       (double)(t1 - t0) / rounds / n, ring ? "" : "(none) ",
+		       (double)(t2 - t1) / rounds / n);
+		for (uint32_t i = 0; i < n; i++)
+			if (read(fds[i], &v, sizeof(v)) < 0)
+				v = 0;
+	}
+	agent_uring_destroy(ring);
+	for (int i = 0; i < 64; i++)
+		close(fds[i]);
+}
+
 /* ---- driver --------------------------------------------------------- */
 
 static int cmp_d(const void *a, const void *b)
@@ -715,8 +756,10 @@ int main(int argc, char **argv)
 	samples = malloc(MAX_SAMPLES * sizeof(*samples));
 	if (!samples)
 		return 1;
-	if (c.heap && !c.json)
+	if (c.heap && !c.json) {
 		heap_bench();
+		inject_bench();
+	}
 	if (c.pin) {
 		/* default placement: the agent gets the CPU that gives a
 		 * busy thread the most time, the vCPUs another one */

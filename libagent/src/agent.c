@@ -14,7 +14,6 @@
 
 #include "internal.h"
 
-#define DEF_URING_MIN_BATCH 4u
 #define DEF_SPIN_THRESHOLD_NS 200000ull
 #define DEF_MAX_SLEEP_NS 1000000ull
 #define DEF_SPIN_SYNC_NS 20000ull
@@ -47,8 +46,6 @@ static int check_opts(struct agent_opts *o)
 	if (o->sched_policy != SCHED_OTHER && o->sched_policy != SCHED_FIFO &&
 	    o->sched_policy != SCHED_RR)
 		return -EINVAL;
-	if (!o->uring_min_batch)
-		o->uring_min_batch = DEF_URING_MIN_BATCH;
 	if (!o->spin_threshold_ns)
 		o->spin_threshold_ns = DEF_SPIN_THRESHOLD_NS;
 	if (!o->max_sleep_ns)
@@ -114,6 +111,12 @@ int agent_new(const struct agent_opts *opts, struct agent **out)
 	/* no ring (no liburing, or a kernel refusing it): write() it is */
 	if (agent_uring_new(&a->uring) < 0)
 		a->uring = NULL;
+	/* io_uring only where it is cheaper: measured, unless told */
+	if (!a->opts.uring_min_batch)
+		a->opts.uring_min_batch = a->uring ? agent_uring_calibrate(a->uring)
+						   : AGENT_URING_NEVER;
+	a->st.uring_min_batch = a->uring ? a->opts.uring_min_batch
+					 : AGENT_URING_NEVER;
 	a->spin_thr_tsc = agent_ns_to_tsc(a->opts.spin_threshold_ns);
 	a->max_sleep_tsc = agent_ns_to_tsc(a->opts.max_sleep_ns);
 	a->st.cpu = a->cpu;

@@ -4,6 +4,8 @@
  * write(); a kernel refusing io_uring gives the same fallback at run time. */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -11,6 +13,9 @@
 #include <liburing.h>
 
 #define RING_ENTRIES 64u
+/* Calibration: batch sizes 2..CAL_MAX, CAL_ROUNDS submissions each. */
+#define CAL_MAX 32u
+#define CAL_ROUNDS 16u
 
 struct agent_uring {
 	struct io_uring ring;
@@ -85,7 +90,55 @@ int agent_uring_write_ones(struct agent_uring *r, const int *fds, uint32_t n)
 	return bad;
 }
 
+/* Per-shot cost of @n eventfd writes, by write() or by one submission. */
+static uint64_t cost(struct agent_uring *r, const int *fds, uint32_t n,
+		     bool ring)
+{
+	uint64_t val = 1, t0 = agent_tsc();
+
+	for (uint32_t k = 0; k < CAL_ROUNDS; k++) {
+		if (ring) {
+			if (agent_uring_write_ones(r, fds, n) < 0)
+				return UINT64_MAX;
+			continue;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			if (write(fds[i], &val, sizeof(val)) < 0)
+				return UINT64_MAX;
+	}
+	return (agent_tsc() - t0) / ((uint64_t)CAL_ROUNDS * n);
+}
+
+uint32_t agent_uring_calibrate(struct agent_uring *r)
+{
+	int fds[CAL_MAX];
+	uint32_t found = AGENT_URING_NEVER, made = 0;
+
+	for (; made < CAL_MAX; made++) {
+		fds[made] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (fds[made] < 0)
+			break;
+	}
+	for (uint32_t n = 2; made == CAL_MAX && n <= CAL_MAX; n *= 2) {
+		uint64_t w = cost(r, fds, n, false), u = cost(r, fds, n, true);
+
+		if (u < w) {
+			found = n;
+			break;
+		}
+	}
+	for (uint32_t i = 0; i < made; i++)
+		close(fds[i]);
+	return found;
+}
+
 #else
+
+uint32_t agent_uring_calibrate(struct agent_uring *r)
+{
+	(void)r;
+	return AGENT_URING_NEVER;
+}
 
 int agent_uring_new(struct agent_uring **out)
 {

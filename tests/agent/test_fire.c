@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "check_main.h"
 #include "sim.h"
@@ -323,6 +324,53 @@ START_TEST(many_slots)
 }
 END_TEST
 
+/* Shots due in one pass share one io_uring submission when asked to (and
+ * liburing is there); every eventfd still gets exactly one write. */
+START_TEST(uring_batch)
+{
+	struct pvtimer_area *area = sim_area(8);
+	AGENT_OPTS(o, .uring_min_batch = 2);
+	struct agent *ag = NULL;
+	struct sim_vcpu v[8];
+	struct agent_stats st = { .sz = sizeof(st) };
+	uint64_t dl, cnt;
+
+	ck_assert_int_eq(agent_new(&o, &ag), 0);
+	ck_assert_int_eq(agent_attach_area(ag, area, NULL, NULL), 0);
+	for (uint32_t i = 0; i < 8; i++) {
+		struct agent_injector inj;
+
+		ck_assert_int_eq(sim_vcpu_init(&v[i], area, i), 0);
+		inj = sim_vcpu_injector(&v[i]);
+		ck_assert_int_eq(agent_bind_slot(ag, 0, i, &inj), 0);
+	}
+	ck_assert_int_eq(agent_start(ag), 0);
+	sim_sleep_ns(5000000);
+	dl = sim_tsc() + sim_ns_to_tsc(40000000);
+	for (uint32_t i = 0; i < 8; i++)
+		ck_assert_int_eq(arm_pv(&v[i].g, dl), PVTIMER_GUEST_PV);
+	sim_hw_wait(dl + sim_ns_to_tsc(20000000));
+	ck_assert_int_eq(agent_get_stats(ag, &st), 0);
+	agent_destroy(ag);
+	ck_assert_uint_eq(st.fires, 8);
+	ck_assert_uint_eq(st.injections, 8);
+	ck_assert_uint_eq(st.inject_errors, 0);
+	if (st.uring_min_batch == 2) {
+		ck_assert_uint_ge(st.batches, 1);
+		ck_assert_uint_eq(st.batched, 8);
+	} else {
+		ck_assert_uint_eq(st.uring_min_batch, AGENT_URING_NEVER);
+		ck_assert_uint_eq(st.batches, 0);
+	}
+	for (uint32_t i = 0; i < 8; i++) {
+		ck_assert_int_eq(read(v[i].efd, &cnt, sizeof(cnt)), sizeof(cnt));
+		ck_assert_uint_eq(cnt, 1);
+		sim_vcpu_fini(&v[i]);
+	}
+	pvtimer_area_destroy(area);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("agent-fire");
@@ -333,6 +381,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, stop_start_destroy_while_armed, 0, 2);
 	tcase_add_loop_test(tc, detach_while_armed, 0, 2);
 	tcase_add_loop_test(tc, many_slots, 0, 2);
+	tcase_add_test(tc, uring_batch);
 	suite_add_tcase(s, tc);
 	return s;
 }

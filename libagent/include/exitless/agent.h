@@ -63,8 +63,11 @@ struct agent_opts {
 	const int *vcpu_cpus;       /**< host CPUs of the vCPUs (for PICK);
 				     *   copied by agent_new() */
 	uint32_t vcpu_cpu_count;    /**< entries at @c vcpu_cpus */
-	uint32_t uring_min_batch;   /**< 0: 4; injections due together from
-				     *   which io_uring is used */
+	uint32_t uring_min_batch;   /**< irqfd shots due together from which
+				     *   io_uring is used; 0: measured by
+				     *   agent_new() (smallest batch where one
+				     *   submission beats write(), else never);
+				     *   AGENT_URING_NEVER: never */
 	uint64_t spin_threshold_ns; /**< adaptive: spin when the next deadline
 				     *   is this near; 0: 200 us */
 	uint64_t max_sleep_ns;      /**< adaptive: longest sleep; 0: 1 ms */
@@ -145,12 +148,16 @@ struct agent_stats {
 	uint64_t late_hist[AGENT_LAT_BUCKETS]; /**< fire lateness, log2 ns */
 	int32_t cpu;             /**< CPU the thread is pinned to, or -1 */
 	uint32_t sched_applied;  /**< 1: the requested policy was applied */
+	uint32_t uring_min_batch; /**< batch size from which io_uring is used
+				   *   (AGENT_URING_NEVER: not used) */
 };
 
 /**
  * Create a stopped agent.
  * @param opts options (NULL for defaults); unknown non-zero tail -EINVAL
  * @param out  receives the handle
+ * Without @c uring_min_batch it times eventfd writes against io_uring
+ * submissions (about a millisecond).
  * @return 0, -EINVAL (bad options), -ENODEV (PICK found no free CPU),
  * -ERANGE (FIXED CPU not allowed),
  * -ENOMEM, or the -errno of eventfd().
