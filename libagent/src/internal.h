@@ -96,6 +96,7 @@ struct agent_cmd {
 	uint32_t area;
 	uint32_t slot;
 	struct agent_injector inj;
+	bool live; /* the thread is servicing (not stopped, not paused) */
 	int result;
 	bool done;
 };
