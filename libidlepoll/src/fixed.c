@@ -9,6 +9,9 @@ static uint64_t fixed_select(struct idlepoll_cpu *c)
 
 static void fixed_reflect(struct idlepoll_cpu *c, uint64_t idle_ns, int polled)
 {
+	(void)c;
+	(void)idle_ns;
+	(void)polled;
 }
 
 static const struct ip_param fixed_params[] = {

@@ -120,6 +120,7 @@ static void smart_reflect(struct idlepoll_cpu *c, uint64_t idle_ns, int polled)
 	uint64_t d = ip_min(idle_ns, IP_D_CLAMP);
 	unsigned int e;
 
+	(void)polled; /* the length says everything the model needs */
 	for (e = 0; e < IP_NEXPERT; e++)
 		s->cost[e] += ip_cost(d, s->w[e], c->halt_cost_ns) -
 			      (s->cost[e] >> s->expert_shift);

@@ -31,9 +31,11 @@ static int parse_line(const char *s, uint64_t *v)
 	if (*s < '0' || *s > '9')
 		return -1;
 	for (; *s >= '0' && *s <= '9'; s++) {
-		if (x > (UINT64_MAX - 9) / 10)
+		uint64_t digit = (uint64_t)(*s - '0');
+
+		if (x > (UINT64_MAX - digit) / 10)
 			return -1;
-		x = x * 10 + (uint64_t)(*s - '0');
+		x = x * 10 + digit;
 	}
 	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
 		s++;
