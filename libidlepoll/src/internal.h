@@ -26,6 +26,10 @@
 
 struct ip_hist {
 	uint32_t total;      /* sum of cnt[] */
+	uint32_t stale;      /* events added since best_w was computed */
+	uint64_t best_w;     /* cached expected-cost-minimising window */
+	uint64_t best_h;     /* H and max_poll best_w was computed for */
+	uint64_t best_max;
 	uint32_t cnt[IP_NB]; /* decayed event weight per bucket */
 	uint64_t sum[IP_NB]; /* decayed sum of weight * d per bucket */
 };
@@ -56,6 +60,7 @@ struct ip_smart {
 	uint64_t decay_events;  /* histograms halve past this many events */
 	uint64_t ctx_min;       /* events a context needs before it is used */
 	uint64_t expert_shift;  /* expert cost memory: 2^shift periods */
+	uint64_t refresh;       /* recompute a window after this many events */
 	uint32_t prev_ctx;
 	uint32_t pad;
 	uint64_t w[IP_NEXPERT];    /* each expert's window for this period */

@@ -31,23 +31,23 @@ static unsigned int bucket_of(uint64_t d)
 	return 1 + (o - 9) * 4 + (unsigned int)((d >> (o - 2)) & 3);
 }
 
-/* Upper edge (inclusive window) of bucket b < IP_OVERFLOW. */
-static uint64_t bucket_edge(unsigned int b)
-{
-	unsigned int o, sub;
-
-	if (b == 0)
-		return 511;
-	o = 9 + (b - 1) / 4;
-	sub = (b - 1) % 4;
-	return ((uint64_t)(5 + sub) << (o - 2)) - 1;
-}
+/* Upper edge (inclusive window) of bucket b < IP_OVERFLOW: bucket 0 ends
+ * at 511, bucket 1 + 4k + s (octave 9 + k) at ((5 + s) << (7 + k)) - 1. */
+#define EDGE(k) ((5ull << (7 + (k))) - 1), ((6ull << (7 + (k))) - 1), \
+		((7ull << (7 + (k))) - 1), ((8ull << (7 + (k))) - 1)
+static const uint64_t bucket_edge[IP_OVERFLOW] = {
+	511,      EDGE(0),  EDGE(1),  EDGE(2),  EDGE(3),  EDGE(4), EDGE(5),
+	EDGE(6),  EDGE(7),  EDGE(8),  EDGE(9),  EDGE(10), EDGE(11),
+	EDGE(12),
+};
+#undef EDGE
 
 static void hist_add(struct ip_hist *h, uint64_t d, uint64_t decay_events)
 {
 	unsigned int b = bucket_of(d);
 	unsigned int i;
 
+	h->stale++;
 	h->cnt[b] += IP_UNIT;
 	h->sum[b] += ip_min(d, IP_D_CLAMP) * IP_UNIT;
 	h->total += IP_UNIT;
@@ -71,7 +71,7 @@ static uint64_t hist_best(const struct ip_hist *h, uint64_t halt_cost,
 	unsigned int b;
 
 	for (b = 0; b < IP_OVERFLOW && above; b++) {
-		uint64_t edge = bucket_edge(b), c;
+		uint64_t edge = bucket_edge[b], c;
 
 		if (edge > max_poll)
 			break;
@@ -86,6 +86,21 @@ static uint64_t hist_best(const struct ip_hist *h, uint64_t halt_cost,
 	return best_w;
 }
 
+/* hist_best() is the bulk of a decision; the distribution moves little
+ * between consecutive events, so reuse the window for a few of them. */
+static uint64_t hist_window(struct ip_hist *h, uint64_t halt_cost,
+			    uint64_t max_poll, uint64_t refresh)
+{
+	if (h->stale >= refresh || h->best_h != halt_cost ||
+	    h->best_max != max_poll) {
+		h->best_w = hist_best(h, halt_cost, max_poll);
+		h->best_h = halt_cost;
+		h->best_max = max_poll;
+		h->stale = 0;
+	}
+	return h->best_w;
+}
+
 static void smart_reset(struct idlepoll_cpu *c)
 {
 	/* Everything else starts at zero (ip_zero in init): empty histograms,
@@ -97,14 +112,15 @@ static void smart_reset(struct idlepoll_cpu *c)
 static uint64_t smart_select(struct idlepoll_cpu *c)
 {
 	struct ip_smart *s = &c->u.smart;
-	const struct ip_hist *ctx = &s->ctx[s->prev_ctx];
+	struct ip_hist *ctx = &s->ctx[s->prev_ctx];
 	uint64_t h = c->halt_cost_ns, maxp = s->max_poll_ns;
 	unsigned int e, best = 0;
 
-	s->w[1] = s->global.total ? hist_best(&s->global, h, maxp)
+	s->w[1] = s->global.total ? hist_window(&s->global, h, maxp, s->refresh)
 				  : ip_min(h, maxp);
-	s->w[0] = ctx->total >= s->ctx_min * IP_UNIT ? hist_best(ctx, h, maxp)
-						     : s->w[1];
+	s->w[0] = ctx->total >= s->ctx_min * IP_UNIT
+			  ? hist_window(ctx, h, maxp, s->refresh)
+			  : s->w[1];
 	s->w[2] = ip_min(h, maxp);
 	for (e = 0; e < IP_NEXPERT; e++) {
 		s->w[e] = ip_min(s->w[e], c->limit_ns);
@@ -134,6 +150,7 @@ static const struct ip_param smart_params[] = {
 	IP_PARAM("decay_events", u.smart.decay_events, 4, 65536, 256),
 	IP_PARAM("ctx_min", u.smart.ctx_min, 0, 65536, 8),
 	IP_PARAM("expert_shift", u.smart.expert_shift, 1, 16, 5),
+	IP_PARAM("refresh", u.smart.refresh, 1, 1024, 4),
 };
 
 const struct ip_policy ip_policy_smart = {
