@@ -356,9 +356,10 @@ int main(int argc, char **argv)
 	if (record)
 		fprintf(record, "# idle-pingpong idle durations (ns), all "
 			"strategies and service times in order\n");
-	if (json)
-		printf("{\"halt_cost_ns\": %" PRIu64 ", \"runs\": [", halt_cost);
-	else
+	if (json) {
+		fprintf(stderr, "idle-pingpong: H = %" PRIu64 " ns\n", halt_cost);
+		printf("{\"runs\": [");
+	} else
 		printf("# H = %" PRIu64 " ns; service 0 = mix of 1/20/50/500 us\n"
 		       "%-9s %7s %9s %12s %11s %11s %9s\n", halt_cost,
 		       "strategy", "service", "rounds", "lat_mean_ns",
