@@ -218,17 +218,11 @@ static void json_string(const char *s)
 	putchar('"');
 }
 
-static int run_trace(struct config *cfg, const char *path, int first)
+static int run_trace(struct config *cfg, const char *path,
+		     const struct idlepoll_trace *t, int first)
 {
-	struct idlepoll_trace *t;
-	char err[512];
-	int i, rc;
+	int i, rc = 0;
 
-	rc = idlepoll_trace_load(path, &t, err, sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "idlepoll-sim: %s\n", err);
-		return rc;
-	}
 	if (cfg->json) {
 		printf("%s\n    {\"trace\": ", first ? "" : ",");
 		json_string(base_name(path));
@@ -257,7 +251,6 @@ static int run_trace(struct config *cfg, const char *path, int first)
 	}
 	if (cfg->json)
 		printf("\n    ]}");
-	idlepoll_trace_free(t);
 	return rc;
 }
 
@@ -272,6 +265,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config cfg = { .halt_cost = 20000 };
+	struct idlepoll_trace **traces;
 	int opt, i, rc = 0;
 
 	parse_policies(&cfg, "fixed,haltpoll,kvm,smart,oracle,best-fixed");
@@ -314,13 +308,32 @@ int main(int argc, char **argv)
 				"parameter '%s'\n", cfg.params[i].key);
 			return 2;
 		}
+	/* Load every trace first: a bad file fails before any output. */
+	traces = calloc((size_t)(argc - optind), sizeof(*traces));
+	if (!traces)
+		return 1;
+	for (i = optind; i < argc; i++) {
+		char err[512];
+
+		if (idlepoll_trace_load(argv[i], &traces[i - optind], err,
+					sizeof(err)) < 0) {
+			fprintf(stderr, "idlepoll-sim: %s\n", err);
+			while (--i >= optind)
+				idlepoll_trace_free(traces[i - optind]);
+			free(traces);
+			return 1;
+		}
+	}
 	if (cfg.json)
 		printf("{\"halt_cost_ns\": %" PRIu64 ", \"traces\": [", cfg.halt_cost);
 	else
 		printf("%-20s %7s  %-10s %10s %8s %9s %9s\n", "trace", "events",
 		       "policy", "cost_ratio", "poll_cpu", "halt_rate", "lat_ns");
 	for (i = optind; i < argc && rc == 0; i++)
-		rc = run_trace(&cfg, argv[i], i == optind);
+		rc = run_trace(&cfg, argv[i], traces[i - optind], i == optind);
+	for (i = 0; i < argc - optind; i++)
+		idlepoll_trace_free(traces[i]);
+	free(traces);
 	if (rc < 0)
 		return 1;
 	if (cfg.json)

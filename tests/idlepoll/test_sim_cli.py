@@ -73,6 +73,7 @@ r = run(sim, traces[0], bad)
 os.unlink(bad)
 check(r.returncode == 1 and f'{bad}:3:' in r.stderr and 'Traceback' not in r.stderr,
       'malformed line: exit 1, error names file and line')
+check(r.stdout == '', 'a bad trace fails before any output')
 r = run(sim, '--policy', 'nosuch', traces[0])
 check(r.returncode == 2 and 'nosuch' in r.stderr, 'unknown policy rejected')
 r = run(sim, '--param', 'nosuch=1', traces[0])
