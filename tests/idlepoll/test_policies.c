@@ -2,6 +2,8 @@
  * contracts (options, parameters, timer bound) and smart's behaviour on
  * simple and adversarial inputs. */
 #include <check.h>
+
+#include "../common/check_main.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,12 +273,10 @@ START_TEST(names_and_keys)
 }
 END_TEST
 
-int main(void)
+static Suite *idlepoll_policies_suite(void)
 {
 	Suite *s = suite_create("idlepoll-policies");
 	TCase *tc = tcase_create("policies");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, fixed_polls_its_window);
 	tcase_add_test(tc, haltpoll_hand_sequence);
@@ -289,9 +289,7 @@ int main(void)
 	tcase_add_test(tc, init_checks_memory_and_options);
 	tcase_add_test(tc, names_and_keys);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }
+
+EXITLESS_CHECK_MAIN(idlepoll_policies_suite)

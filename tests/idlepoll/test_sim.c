@@ -2,6 +2,8 @@
  * claim the library exists for: smart beats haltpoll and kvm on every
  * committed trace at H = 20 us and 100 us. */
 #include <check.h>
+
+#include "../common/check_main.h"
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -217,12 +219,10 @@ START_TEST(smart_beats_reference_policies_on_committed_traces)
 }
 END_TEST
 
-int main(void)
+static Suite *idlepoll_sim_suite(void)
 {
 	Suite *s = suite_create("idlepoll-sim");
 	TCase *tc = tcase_create("sim");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, cost_model_by_hand);
 	tcase_add_test(tc, score_accumulates_every_column);
@@ -232,9 +232,7 @@ int main(void)
 	tcase_add_test(tc, trace_parses_comments_blanks_and_spaces);
 	tcase_add_test(tc, smart_beats_reference_policies_on_committed_traces);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }
+
+EXITLESS_CHECK_MAIN(idlepoll_sim_suite)
