@@ -1,6 +1,8 @@
 /* The frozen ABI 1.0 layout: every offset and size, asserted at compile time
  * (a change fails the build) and reported at run time by Check. */
 #include <check.h>
+
+#include "../common/check_main.h"
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -97,20 +99,16 @@ START_TEST(status_word_round_trips)
 }
 END_TEST
 
-int main(void)
+static Suite *pvtimer_layout_suite(void)
 {
 	Suite *s = suite_create("pvtimer-layout");
 	TCase *tc = tcase_create("abi-1.0");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, magic_spells_xptm);
 	tcase_add_test(tc, cpuid_signature_spells_name);
 	tcase_add_test(tc, status_word_round_trips);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }
+
+EXITLESS_CHECK_MAIN(pvtimer_layout_suite)

@@ -132,7 +132,9 @@ static inline int pvtimer_guest_init(struct pvtimer_guest *g, void *area,
 	uint64_t slots_end, pend_end;
 	struct pvtimer_abi_pending *pend;
 
-	if (area_size < PVTIMER_ABI_HEADER_SIZE || h->magic != PVTIMER_ABI_MAGIC)
+	/* acquire: the host writes the magic last, after the geometry */
+	if (area_size < PVTIMER_ABI_HEADER_SIZE ||
+	    __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != PVTIMER_ABI_MAGIC)
 		return PVTIMER_GUEST_EINVAL;
 	if (h->abi_major != PVTIMER_ABI_MAJOR)
 		return PVTIMER_GUEST_EPROTO;

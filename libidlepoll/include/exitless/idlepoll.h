@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file idlepoll.h
+ * @brief libidlepoll: how long should an idle vCPU poll before it halts?
+ *
+ * The core (everything up to the "hosted conveniences" section) is
+ * freestanding: no libc, no allocation, no floating point, no implicit
+ * memset/memcpy. A guest kernel embeds it with caller-owned per-CPU state of
+ * idlepoll_cpu_size() bytes aligned to idlepoll_cpu_align(), and calls, on
+ * the idle path:
+ *
+ *  - idlepoll_select(): the poll window for the idle period starting now;
+ *  - idlepoll_reflect(): the period lasted N ns and did (not) end in the poll.
+ *
+ * Cost model (docs/idlepoll.md): a period of length d polled for a window w
+ * costs d if d <= w, else w + H where H is the halt cost the embedder
+ * calibrates (VM exit + reschedule + wake-up IPI).
+ *
+ * Thread safety: a struct idlepoll_cpu belongs to one CPU; calls on it must
+ * not run concurrently (the idle path runs with preemption off). Different
+ * states are independent. Errors are negative errno values; nothing prints
+ * or aborts.
+ */
+#ifndef EXITLESS_IDLEPOLL_H
+#define EXITLESS_IDLEPOLL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef IDLEPOLL_API
+#define IDLEPOLL_API __attribute__((visibility("default")))
+#endif
+
+/* Policies. Values are stable (they may be stored in configuration). */
+#define IDLEPOLL_POLICY_FIXED 1    /**< poll a constant window */
+#define IDLEPOLL_POLICY_HALTPOLL 2 /**< Linux guest haltpoll governor rule */
+#define IDLEPOLL_POLICY_KVM 3      /**< KVM host halt-poll rule */
+#define IDLEPOLL_POLICY_SMART 4    /**< learned, cost-minimising window */
+#define IDLEPOLL_POLICY_MAX 4
+
+/** No next-timer hint for idlepoll_select(). */
+#define IDLEPOLL_NO_TIMER 0
+
+/** Default halt cost when the options leave it zero: 20 µs. */
+#define IDLEPOLL_DEFAULT_HALT_COST_NS 20000u
+
+/** Per-CPU state. Opaque: allocate idlepoll_cpu_size() bytes. */
+struct idlepoll_cpu;
+
+/**
+ * Options of idlepoll_cpu_init() and idlepoll_new(). Declare with
+ * IDLEPOLL_OPTS() so that @c sz is set; fields added later go at the end.
+ */
+struct idlepoll_opts {
+	size_t sz;             /**< sizeof(struct idlepoll_opts) */
+	uint32_t policy;       /**< IDLEPOLL_POLICY_*; 0: smart */
+	uint32_t flags;        /**< reserved, must be 0 */
+	uint64_t halt_cost_ns; /**< H; 0: IDLEPOLL_DEFAULT_HALT_COST_NS */
+};
+
+/** Declare and zero-initialise a struct idlepoll_opts named @p name. */
+#define IDLEPOLL_OPTS(name, ...)                                              \
+	struct idlepoll_opts name = {                                         \
+		.sz = sizeof(struct idlepoll_opts), __VA_ARGS__               \
+	}
+
+/**
+ * Bytes of per-CPU state the caller must provide. Freestanding.
+ * @return sizeof the state; constant for a given library build.
+ */
+IDLEPOLL_API size_t idlepoll_cpu_size(void);
+
+/**
+ * Alignment the per-CPU state needs. Freestanding.
+ * @return a power of two.
+ */
+IDLEPOLL_API size_t idlepoll_cpu_align(void);
+
+/**
+ * Initialise caller-owned memory as the state of one CPU. The library keeps
+ * no reference to @p opts; the caller keeps ownership of @p mem and frees it
+ * (no destroy call needed). Freestanding.
+ * @param mem   idlepoll_cpu_size() bytes aligned to idlepoll_cpu_align()
+ * @param bytes size of @p mem
+ * @param opts  options, or NULL for the smart policy with the default H
+ * @param out   receives the state (== @p mem) on success
+ * @return 0; -EINVAL on a bad option, size or alignment; -ENOENT on an
+ *         unknown policy.
+ */
+IDLEPOLL_API int idlepoll_cpu_init(void *mem, size_t bytes,
+				   const struct idlepoll_opts *opts,
+				   struct idlepoll_cpu **out);
+
+/**
+ * Choose the poll window for the idle period that starts at @p now_ns.
+ * If a timer is known to fire at @p next_timer_ns, the window never extends
+ * past it. Freestanding, O(buckets), no allocation.
+ * @param c             the CPU's state
+ * @param now_ns        current time, any monotonic ns clock
+ * @param next_timer_ns time of the next known timer on the same clock, or
+ *                      IDLEPOLL_NO_TIMER
+ * @return the window in ns; 0 means halt at once.
+ */
+IDLEPOLL_API uint64_t idlepoll_select(struct idlepoll_cpu *c, uint64_t now_ns,
+				      uint64_t next_timer_ns);
+
+/**
+ * Report how the idle period chosen by the last idlepoll_select() ended.
+ * Freestanding.
+ * @param c       the CPU's state
+ * @param idle_ns length of the idle period (poll + halt), in ns
+ * @param polled  non-zero if the wake-up came while still polling
+ */
+IDLEPOLL_API void idlepoll_reflect(struct idlepoll_cpu *c, uint64_t idle_ns,
+				   int polled);
+
+/**
+ * Set a parameter of the state's policy at run time (docs/idlepoll.md lists
+ * them). "halt_cost_ns" is accepted by every policy. Freestanding.
+ * @return 0; -ENOENT if the policy has no such key; -EINVAL if @p value is
+ *         out of range (the parameter is then unchanged).
+ */
+IDLEPOLL_API int idlepoll_set_param(struct idlepoll_cpu *c, const char *key,
+				    uint64_t value);
+
+/**
+ * Read a parameter of the state's policy. Freestanding.
+ * @return 0 and *@p value; -ENOENT if the policy has no such key.
+ */
+IDLEPOLL_API int idlepoll_get_param(const struct idlepoll_cpu *c,
+				    const char *key, uint64_t *value);
+
+/**
+ * Name the @p i-th parameter key of @p policy, for listing. Freestanding.
+ * @return a static string, or NULL past the last key or for a bad policy.
+ */
+IDLEPOLL_API const char *idlepoll_param_key(uint32_t policy, unsigned int i);
+
+/**
+ * Name of a policy ("fixed", "haltpoll", "kvm", "smart"). Freestanding.
+ * @return a static string, or NULL for an unknown policy.
+ */
+IDLEPOLL_API const char *idlepoll_policy_name(uint32_t policy);
+
+/**
+ * Look a policy up by name. Freestanding.
+ * @return IDLEPOLL_POLICY_* (> 0), or -ENOENT.
+ */
+IDLEPOLL_API int idlepoll_policy_from_name(const char *name);
+
+/** The policy a state was initialised with. Freestanding. */
+IDLEPOLL_API uint32_t idlepoll_cpu_policy(const struct idlepoll_cpu *c);
+
+/**
+ * The cost model: what an idle period of @p idle_ns costs when polled for
+ * @p window_ns with halt cost @p halt_cost_ns. Freestanding, pure.
+ * @return idle_ns if idle_ns <= window_ns, else window_ns + halt_cost_ns.
+ */
+IDLEPOLL_API uint64_t idlepoll_cost(uint64_t idle_ns, uint64_t window_ns,
+				    uint64_t halt_cost_ns);
+
+/* ---- Hosted conveniences (need libc) --------------------------------- */
+
+/**
+ * Allocate and initialise a per-CPU state (hosted). Free it with
+ * idlepoll_destroy().
+ * @return 0; -ENOMEM; or the errors of idlepoll_cpu_init().
+ */
+IDLEPOLL_API int idlepoll_new(const struct idlepoll_opts *opts,
+			      struct idlepoll_cpu **out);
+
+/** Free a state from idlepoll_new(). NULL-safe. Not for caller-owned memory. */
+IDLEPOLL_API void idlepoll_destroy(struct idlepoll_cpu *c);
+
+/** CLOCK_MONOTONIC in ns, the clock the hosted helpers use (hosted). */
+IDLEPOLL_API uint64_t idlepoll_now_ns(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/* The freestanding dispatcher: state set-up, select/reflect, parameters. */
+#include "internal.h"
+
+static const struct ip_policy *const policies[IDLEPOLL_POLICY_MAX + 1] = {
+	[IDLEPOLL_POLICY_FIXED] = &ip_policy_fixed,
+	[IDLEPOLL_POLICY_HALTPOLL] = &ip_policy_haltpoll,
+	[IDLEPOLL_POLICY_KVM] = &ip_policy_kvm,
+	[IDLEPOLL_POLICY_SMART] = &ip_policy_smart,
+};
+
+static const struct ip_policy *policy_of(uint32_t policy)
+{
+	return policy <= IDLEPOLL_POLICY_MAX ? policies[policy] : NULL;
+}
+
+static int ip_streq(const char *a, const char *b)
+{
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	return *a == *b;
+}
+
+/* Options from a caller built against another version: read a field only if
+ * the caller's struct holds it, refuse non-zero bytes we do not know. */
+static int opts_read(const struct idlepoll_opts *o, uint32_t *policy,
+		     uint64_t *halt_cost)
+{
+	const unsigned char *tail = (const unsigned char *)o;
+	size_t i;
+
+	*policy = IDLEPOLL_POLICY_SMART;
+	*halt_cost = IDLEPOLL_DEFAULT_HALT_COST_NS;
+	if (!o)
+		return 0;
+	if (o->sz < __builtin_offsetof(struct idlepoll_opts, halt_cost_ns) +
+			    sizeof(o->halt_cost_ns))
+		return -IP_EINVAL;
+	for (i = sizeof(*o); i < o->sz; i++)
+		if (tail[i])
+			return -IP_EINVAL;
+	if (o->flags)
+		return -IP_EINVAL;
+	if (o->policy)
+		*policy = o->policy;
+	if (o->halt_cost_ns)
+		*halt_cost = o->halt_cost_ns;
+	return 0;
+}
+
+IDLEPOLL_API size_t idlepoll_cpu_size(void)
+{
+	return sizeof(struct idlepoll_cpu);
+}
+
+IDLEPOLL_API size_t idlepoll_cpu_align(void)
+{
+	return _Alignof(struct idlepoll_cpu);
+}
+
+IDLEPOLL_API int idlepoll_cpu_init(void *mem, size_t bytes,
+				   const struct idlepoll_opts *opts,
+				   struct idlepoll_cpu **out)
+{
+	const struct ip_policy *p;
+	struct idlepoll_cpu *c = mem;
+	uint64_t halt_cost;
+	uint32_t policy;
+	unsigned int i;
+	int err;
+
+	if (!mem || !out || bytes < sizeof(*c) ||
+	    ((uintptr_t)mem & (_Alignof(struct idlepoll_cpu) - 1)))
+		return -IP_EINVAL;
+	err = opts_read(opts, &policy, &halt_cost);
+	if (err < 0)
+		return err;
+	p = policy_of(policy);
+	if (!p)
+		return -IP_ENOENT;
+	ip_zero(c, sizeof(*c));
+	c->policy = policy;
+	c->halt_cost_ns = halt_cost;
+	c->limit_ns = IP_NO_LIMIT;
+	for (i = 0; i < p->nparams; i++)
+		*(uint64_t *)((char *)c + p->params[i].off) = p->params[i].def;
+	if (p->reset)
+		p->reset(c);
+	c->magic = IP_MAGIC;
+	*out = c;
+	return 0;
+}
+
+IDLEPOLL_API uint64_t idlepoll_select(struct idlepoll_cpu *c, uint64_t now_ns,
+				      uint64_t next_timer_ns)
+{
+	uint64_t w;
+
+	c->limit_ns = IP_NO_LIMIT;
+	if (next_timer_ns != IDLEPOLL_NO_TIMER)
+		c->limit_ns = next_timer_ns > now_ns ? next_timer_ns - now_ns : 0;
+	w = ip_min(policies[c->policy]->select(c), c->limit_ns);
+	c->window_ns = w;
+	return w;
+}
+
+IDLEPOLL_API void idlepoll_reflect(struct idlepoll_cpu *c, uint64_t idle_ns,
+				   int polled)
+{
+	policies[c->policy]->reflect(c, idle_ns, polled);
+}
+
+static const struct ip_param *param_find(const struct idlepoll_cpu *c,
+					 const char *key)
+{
+	const struct ip_policy *p = policies[c->policy];
+	unsigned int i;
+
+	for (i = 0; i < p->nparams; i++)
+		if (ip_streq(p->params[i].key, key))
+			return &p->params[i];
+	return NULL;
+}
+
+/* H is common to every policy: the reference rules ignore it, but it is the
+ * yardstick of the cost they are scored by. */
+static const struct ip_param halt_cost_param =
+	IP_PARAM("halt_cost_ns", halt_cost_ns, 1, 1ull << 32,
+		 IDLEPOLL_DEFAULT_HALT_COST_NS);
+
+IDLEPOLL_API int idlepoll_set_param(struct idlepoll_cpu *c, const char *key,
+				    uint64_t value)
+{
+	const struct ip_param *p;
+
+	if (!c || !key || c->magic != IP_MAGIC)
+		return -IP_EINVAL;
+	p = ip_streq(key, halt_cost_param.key) ? &halt_cost_param
+					       : param_find(c, key);
+	if (!p)
+		return -IP_ENOENT;
+	if (value < p->min || value > p->max)
+		return -IP_EINVAL;
+	*(uint64_t *)((char *)c + p->off) = value;
+	return 0;
+}
+
+IDLEPOLL_API int idlepoll_get_param(const struct idlepoll_cpu *c,
+				    const char *key, uint64_t *value)
+{
+	const struct ip_param *p;
+
+	if (!c || !key || !value || c->magic != IP_MAGIC)
+		return -IP_EINVAL;
+	p = ip_streq(key, halt_cost_param.key) ? &halt_cost_param
+					       : param_find(c, key);
+	if (!p)
+		return -IP_ENOENT;
+	*value = *(const uint64_t *)((const char *)c + p->off);
+	return 0;
+}
+
+IDLEPOLL_API const char *idlepoll_param_key(uint32_t policy, unsigned int i)
+{
+	const struct ip_policy *p = policy_of(policy);
+
+	if (!p || i > p->nparams)
+		return NULL;
+	return i < p->nparams ? p->params[i].key : halt_cost_param.key;
+}
+
+IDLEPOLL_API const char *idlepoll_policy_name(uint32_t policy)
+{
+	const struct ip_policy *p = policy_of(policy);
+
+	return p ? p->name : NULL;
+}
+
+IDLEPOLL_API int idlepoll_policy_from_name(const char *name)
+{
+	uint32_t i;
+
+	for (i = 1; name && i <= IDLEPOLL_POLICY_MAX; i++)
+		if (ip_streq(policies[i]->name, name))
+			return (int)i;
+	return -IP_ENOENT;
+}
+
+IDLEPOLL_API uint32_t idlepoll_cpu_policy(const struct idlepoll_cpu *c)
+{
+	return c->policy;
+}
+
+IDLEPOLL_API uint64_t idlepoll_cost(uint64_t idle_ns, uint64_t window_ns,
+				    uint64_t halt_cost_ns)
+{
+	return ip_cost(idle_ns, window_ns, halt_cost_ns);
+}
