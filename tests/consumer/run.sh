@@ -16,7 +16,10 @@ meson install -C "$build" --destdir "$dest" --no-rebuild --quiet
 pcdir=$(dirname "$(find "$dest" -name 'exitless-pvtimer.pc' | head -n 1)")
 libdir=$(dirname "$(find "$dest" -name 'libexitless-pvtimer.so' | head -n 1)")
 export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest"
-export PKG_CONFIG_LIBDIR="$pcdir"
+# The image first; the system's own .pc files for Requires.private of
+# third-party libraries (liburing, numa) that static linking needs.
+syspc=$(pkg-config --variable pc_path pkg-config 2>/dev/null || true)
+export PKG_CONFIG_LIBDIR="$pcdir${syspc:+:$syspc}"
 cc=${CC:-cc}
 n=0
 for c in "$src"/consumer-*.c; do

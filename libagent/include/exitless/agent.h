@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file agent.h
+ * @brief libagent: a dedicated-CPU timer agent servicing pvtimer areas.
+ *
+ * One agent owns one thread. The thread watches every bound slot of the
+ * attached pvtimer areas (see pvtimer.h), keeps the armed deadlines in a
+ * min-heap and injects each slot's interrupt through that slot's injector at
+ * its deadline, publishing in each area header, before every pass, the time
+ * by which it will have looked again (the promise guests check with the
+ * fallback rule).
+ *
+ * Thread safety: every agent_*() function may be called from any thread;
+ * they serialise on the handle. None may be called from an injector
+ * callback (they would wait for the agent thread that runs the callback),
+ * and none after or concurrently with agent_destroy().
+ * Errors are negative errno values; the library never prints or aborts.
+ */
+#ifndef EXITLESS_AGENT_H
+#define EXITLESS_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <exitless/pvtimer.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef AGENT_API
+#define AGENT_API __attribute__((visibility("default")))
+#endif
+
+/** Opaque agent handle. */
+struct agent;
+
+/** agent_opts.cpu_policy: do not pin the agent thread. */
+#define AGENT_CPU_ANY 0u
+/** agent_opts.cpu_policy: pin to agent_opts.cpu. */
+#define AGENT_CPU_FIXED 1u
+/** agent_opts.cpu_policy: pick a CPU near the vCPUs but not one of theirs
+ * (agent_pick_cpu()). */
+#define AGENT_CPU_PICK 2u
+
+/** Spin on the TSC between passes: lowest lateness, one busy core. */
+#define AGENT_MODE_DEDICATED 0u
+/** Spin only near a deadline; sleep otherwise (and promise less). */
+#define AGENT_MODE_ADAPTIVE 1u
+
+/** agent_opts.uring_min_batch: never batch with io_uring. */
+#define AGENT_URING_NEVER UINT32_MAX
+
+/**
+ * Options of agent_new(). Declare with AGENT_OPTS() so that @c sz is set;
+ * zero means "default" for every field, fields only get appended.
+ */
+struct agent_opts {
+	size_t sz;                  /**< sizeof(struct agent_opts) */
+	uint32_t cpu_policy;        /**< AGENT_CPU_* */
+	int cpu;                    /**< AGENT_CPU_FIXED: the CPU */
+	uint32_t mode;              /**< AGENT_MODE_* */
+	const int *vcpu_cpus;       /**< host CPUs of the vCPUs (for PICK);
+				     *   copied by agent_new() */
+	uint32_t vcpu_cpu_count;    /**< entries at @c vcpu_cpus */
+	uint32_t uring_min_batch;   /**< irqfd shots due together from which
+				     *   io_uring is used; 0: measured by
+				     *   agent_new() (smallest batch where one
+				     *   submission beats write(), else never);
+				     *   AGENT_URING_NEVER: never */
+	uint64_t spin_threshold_ns; /**< adaptive: spin when the next deadline
+				     *   is this near; 0: 200 us */
+	uint64_t max_sleep_ns;      /**< adaptive: longest sleep; 0: 1 ms */
+	uint64_t spin_sync_ns;      /**< lower bound of the promise made while
+				     *   spinning; 0: 20 us */
+	uint64_t wake_bound_ns;     /**< lower bound of the promise added to a
+				     *   sleep for wake-up overshoot; 0: 150 us */
+	int sched_policy;           /**< SCHED_OTHER (0), SCHED_FIFO, SCHED_RR:
+				     *   applied if permitted */
+	int sched_priority;         /**< for FIFO/RR */
+};
+
+/** Declare and zero-initialise a struct agent_opts named @p name. */
+#define AGENT_OPTS(name, ...)                                                 \
+	struct agent_opts name = { .sz = sizeof(struct agent_opts),          \
+				   __VA_ARGS__ }
+
+/** Injector kinds. */
+#define AGENT_INJ_IRQFD 1u    /**< write 1 to an eventfd (a KVM irqfd) */
+#define AGENT_INJ_MSI 2u      /**< KVM_SIGNAL_MSI on a VM fd */
+#define AGENT_INJ_CALLBACK 3u /**< call a function (embedders, tests) */
+
+/**
+ * Callback injector. Runs on the agent thread; must not block or call
+ * agent_*(). @p vector is the validated vector the guest asked for.
+ * @return 0 or a negative errno (counted as an injection error).
+ */
+typedef int (*agent_inject_fn)(void *ctx, uint32_t area_id, uint32_t slot,
+			       uint8_t vector);
+
+/** How one slot's interrupt reaches its vCPU. The fds stay owned by the
+ * caller and must stay open while bound. */
+struct agent_injector {
+	uint32_t kind;       /**< AGENT_INJ_* */
+	int fd;              /**< IRQFD: the eventfd; MSI: the VM fd */
+	uint64_t msi_address; /**< MSI: e.g. 0xfee00000 | apic_id << 12 */
+	uint32_t msi_data;   /**< MSI: bits 7..0 are replaced by the slot's
+			      *   vector unless @c msi_fixed_vector */
+	uint32_t msi_fixed_vector; /**< MSI: 1 = send msi_data as is */
+	agent_inject_fn fn;  /**< CALLBACK */
+	void *ctx;           /**< CALLBACK: passed to @c fn */
+};
+
+/** Log2 lateness buckets: bucket b counts lateness in [2^b, 2^(b+1)) ns
+ * (bucket 0 also holds 0 and 1 ns). */
+#define AGENT_LAT_BUCKETS 40
+
+/** Counters of one agent. Set @c sz before agent_get_stats(). */
+struct agent_stats {
+	size_t sz;               /**< sizeof(struct agent_stats) */
+	uint64_t fires;          /**< generations fired at their deadline */
+	uint64_t injections;     /**< injector calls (fires and handbacks) */
+	uint64_t inject_errors;  /**< injector calls that failed */
+	uint64_t batches;        /**< io_uring submissions */
+	uint64_t batched;        /**< injections sent in those submissions */
+	uint64_t scans;          /**< pending passes */
+	uint64_t slot_reads;     /**< slot snapshots taken */
+	uint64_t handbacks;      /**< generations handed back (stop, pause,
+				  *   detach) */
+	uint64_t cancel_races;   /**< due but re-armed or cancelled meanwhile */
+	uint64_t refires_refused; /**< arms of an already fired generation */
+	uint64_t unbound_pending; /**< pending bits of slots with no injector */
+	uint64_t promises_late;  /**< passes that began after the published
+				  *   next sync (the host broke a promise) */
+	uint64_t sleeps;         /**< adaptive sleeps */
+	uint64_t wake_overshoot_max_ns; /**< worst observed wake-up overshoot */
+	uint64_t wake_bound_ns;  /**< the overshoot bound now promised */
+	uint64_t iter_bound_ns;  /**< the spin-pass bound now promised */
+	uint64_t rejected_flags; /**< guest inputs rejected, per kind (sums */
+	uint64_t rejected_vector; /**< of the attached areas' counters) */
+	uint64_t rejected_far;
+	uint64_t rejected_past;
+	uint64_t torn_reads;     /**< seqlock never settled */
+	uint64_t stray_pending;  /**< pending bits naming no slot */
+	uint64_t past_arms;      /**< valid arms already due when read */
+	uint64_t cpu_ns;         /**< CPU time of the agent thread(s) */
+	uint64_t run_ns;         /**< wall time the agent thread ran */
+	uint64_t late_hist[AGENT_LAT_BUCKETS]; /**< fire lateness, log2 ns */
+	int32_t cpu;             /**< CPU the thread is pinned to, or -1 */
+	uint32_t sched_applied;  /**< 1: the requested policy was applied */
+	uint32_t uring_min_batch; /**< batch size from which io_uring is used
+				   *   (AGENT_URING_NEVER: not used) */
+};
+
+/**
+ * Create a stopped agent.
+ * @param opts options (NULL for defaults); unknown non-zero tail -EINVAL
+ * @param out  receives the handle
+ * Without @c uring_min_batch it times eventfd writes against io_uring
+ * submissions (about a millisecond).
+ * @return 0, -EINVAL (bad options), -ENODEV (PICK found no free CPU),
+ * -ERANGE (FIXED CPU not allowed),
+ * -ENOMEM, or the -errno of eventfd().
+ */
+AGENT_API int agent_new(const struct agent_opts *opts, struct agent **out);
+
+/**
+ * Stop the agent if running (handing back whatever it holds, see
+ * agent_stop()), join its thread and free it. Attached areas are not
+ * destroyed. NULL-safe.
+ */
+AGENT_API void agent_destroy(struct agent *agent);
+
+/**
+ * Attach a pvtimer area. The agent does not own it: it must outlive the
+ * agent or be detached from it by agent_destroy(). Every slot starts
+ * unbound (its next sync NEVER, so its guest falls back) until
+ * agent_bind_slot(). Only while stopped.
+ * @param map guest/host TSC relation of the area's vCPUs (NULL: identity);
+ *            copied
+ * @param area_id receives the area's index for the other calls (may be NULL)
+ * @return 0, -EBUSY (running or paused), -EEXIST (already attached),
+ * -ENOMEM.
+ */
+AGENT_API int agent_attach_area(struct agent *agent, struct pvtimer_area *area,
+				const struct pvtimer_tsc_map *map,
+				uint32_t *area_id);
+
+/**
+ * Bind (or rebind) slot @p slot of area @p area_id to an injector and start
+ * servicing it. Safe while running: takes effect before the next pass.
+ * @return 0, -ENOENT (area), -ERANGE (slot), -EINVAL (injector).
+ */
+AGENT_API int agent_bind_slot(struct agent *agent, uint32_t area_id,
+			      uint32_t slot, const struct agent_injector *inj);
+
+/**
+ * Stop servicing one slot: publish NEVER for it, then hand back the
+ * generation it held (status HANDBACK + one injection). Safe while running.
+ * @return 0, -ENOENT, -ERANGE.
+ */
+AGENT_API int agent_detach_slot(struct agent *agent, uint32_t area_id,
+				uint32_t slot);
+
+/**
+ * Start the agent thread: activate every area and service it.
+ * @return 0, -EALREADY (running), -EBUSY (paused: use agent_resume()),
+ * -ENOENT (no area attached), or the -errno of pthread_create.
+ */
+AGENT_API int agent_start(struct agent *agent);
+
+/**
+ * Stop: deactivate every area, take one more pending pass, fire what is
+ * due and hand back every other held generation (HANDBACK + one
+ * injection), then join the thread. Returns when guests can no longer
+ * depend on the agent. @return 0 or -EALREADY (not running).
+ */
+AGENT_API int agent_stop(struct agent *agent);
+
+/**
+ * Pause (VM snapshot, migration): as agent_stop() but the thread stays,
+ * parked without CPU use. Publishes nothing a guest could take as a promise.
+ * @return 0, -EALREADY (paused), -ESRCH (not running).
+ */
+AGENT_API int agent_pause(struct agent *agent);
+
+/**
+ * Resume after agent_pause(): re-activate every area, re-read every slot,
+ * fire what expired while paused and re-publish.
+ * @return 0, -EALREADY (not paused).
+ */
+AGENT_API int agent_resume(struct agent *agent);
+
+/**
+ * Snapshot the counters into @p stats (up to @c stats->sz bytes).
+ * @return 0 or -EINVAL (NULL or @c sz too small).
+ */
+AGENT_API int agent_get_stats(struct agent *agent, struct agent_stats *stats);
+
+/**
+ * Lateness percentile from a stats snapshot's histogram.
+ * @param pct in (0, 100]
+ * @return the upper edge in ns of the bucket holding the percentile, 0 if
+ * nothing fired.
+ */
+AGENT_API uint64_t agent_stats_late_pct(const struct agent_stats *stats,
+					double pct);
+
+/**
+ * Choose a CPU for an agent: one the process may use (libnuma's allowed
+ * set when built with it, else every online CPU), on the NUMA node of
+ * @p vcpu_cpus[0] if one is free there (else on any node), not one of
+ * @p vcpu_cpus. Highest such CPU first. Any thread.
+ * @return the CPU number, or -ENODEV when every allowed CPU is a vCPU's.
+ */
+AGENT_API int agent_pick_cpu(const int *vcpu_cpus, uint32_t count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EXITLESS_AGENT_H */

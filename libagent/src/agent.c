@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: MIT */
+/* The handle: options, areas and slots, and the life cycle of the thread.
+ * While the thread runs, every change to what it services is a command it
+ * runs between two passes, so the engine itself takes no lock. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define DEF_SPIN_THRESHOLD_NS 200000ull
+#define DEF_MAX_SLEEP_NS 1000000ull
+#define DEF_SPIN_SYNC_NS 20000ull
+#define DEF_WAKE_BOUND_NS 150000ull
+
+static int copy_opts(struct agent_opts *dst, const struct agent_opts *src)
+{
+	*dst = (struct agent_opts){ .sz = sizeof(*dst) };
+	if (!src)
+		return 0;
+	if (src->sz < sizeof(size_t))
+		return -EINVAL;
+	if (src->sz > sizeof(*dst)) {
+		const char *tail = (const char *)src + sizeof(*dst);
+
+		for (size_t i = 0; i < src->sz - sizeof(*dst); i++)
+			if (tail[i])
+				return -EINVAL;
+	}
+	memcpy(dst, src, src->sz < sizeof(*dst) ? src->sz : sizeof(*dst));
+	dst->sz = sizeof(*dst);
+	return 0;
+}
+
+static int check_opts(struct agent_opts *o)
+{
+	if (o->mode > AGENT_MODE_ADAPTIVE || o->cpu_policy > AGENT_CPU_PICK ||
+	    (o->vcpu_cpu_count && !o->vcpu_cpus))
+		return -EINVAL;
+	if (o->sched_policy != SCHED_OTHER && o->sched_policy != SCHED_FIFO &&
+	    o->sched_policy != SCHED_RR)
+		return -EINVAL;
+	if (!o->spin_threshold_ns)
+		o->spin_threshold_ns = DEF_SPIN_THRESHOLD_NS;
+	if (!o->max_sleep_ns)
+		o->max_sleep_ns = DEF_MAX_SLEEP_NS;
+	if (!o->spin_sync_ns)
+		o->spin_sync_ns = DEF_SPIN_SYNC_NS;
+	if (!o->wake_bound_ns)
+		o->wake_bound_ns = DEF_WAKE_BOUND_NS;
+	return 0;
+}
+
+static int choose_cpu(struct agent *a)
+{
+	switch (a->opts.cpu_policy) {
+	case AGENT_CPU_FIXED:
+		if (a->opts.cpu < 0 || a->opts.cpu >= CPU_SETSIZE ||
+		    a->opts.cpu >= get_nprocs_conf())
+			return -ERANGE;
+		return a->opts.cpu;
+	case AGENT_CPU_PICK:
+		return agent_pick_cpu(a->vcpu_cpus, a->opts.vcpu_cpu_count);
+	default:
+		return -1;
+	}
+}
+
+int agent_new(const struct agent_opts *opts, struct agent **out)
+{
+	struct agent *a;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->ctl_fd = -1;
+	rc = copy_opts(&a->opts, opts);
+	if (!rc)
+		rc = check_opts(&a->opts);
+	if (rc)
+		goto fail;
+	if (a->opts.vcpu_cpu_count) {
+		a->vcpu_cpus = calloc(a->opts.vcpu_cpu_count, sizeof(int));
+		if (!a->vcpu_cpus) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		memcpy(a->vcpu_cpus, a->opts.vcpu_cpus,
+		       a->opts.vcpu_cpu_count * sizeof(int));
+	}
+	a->opts.vcpu_cpus = NULL; /* the copy above is what we keep */
+	a->cpu = choose_cpu(a);
+	if (a->opts.cpu_policy != AGENT_CPU_ANY && a->cpu < 0) {
+		rc = a->cpu;
+		goto fail;
+	}
+	a->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (a->ctl_fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	/* no ring (no liburing, or a kernel refusing it): write() it is */
+	if (agent_uring_new(&a->uring) < 0)
+		a->uring = NULL;
+	/* io_uring only where it is cheaper: measured, unless told */
+	if (!a->opts.uring_min_batch)
+		a->opts.uring_min_batch = a->uring ? agent_uring_calibrate(a->uring)
+						   : AGENT_URING_NEVER;
+	a->st.uring_min_batch = a->uring ? a->opts.uring_min_batch
+					 : AGENT_URING_NEVER;
+	a->spin_thr_tsc = agent_ns_to_tsc(a->opts.spin_threshold_ns);
+	a->max_sleep_tsc = agent_ns_to_tsc(a->opts.max_sleep_ns);
+	a->st.cpu = a->cpu;
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->cmd_mu, NULL);
+	pthread_cond_init(&a->cmd_cv, NULL);
+	*out = a;
+	return 0;
+fail:
+	free(a->vcpu_cpus);
+	free(a);
+	return rc;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void exec_cmd(struct agent *a, struct agent_cmd *c)
+{
+	c->result = 0;
+	switch (c->kind) {
+	case AGENT_CMD_BIND:
+		agent_engine_bind(a, c->area, c->slot, &c->inj);
+		break;
+	case AGENT_CMD_DETACH:
+		agent_engine_detach(a, c->area, c->slot, !a->paused);
+		break;
+	case AGENT_CMD_PAUSE:
+		agent_engine_quiesce(a);
+		a->paused = true;
+		break;
+	case AGENT_CMD_RESUME:
+		agent_engine_activate(a);
+		a->paused = false;
+		break;
+	case AGENT_CMD_STOP:
+		if (!a->paused)
+			agent_engine_quiesce(a);
+		a->quit = true;
+		break;
+	default:
+		c->result = -EINVAL;
+		break;
+	}
+}
+
+void agent_engine_take_cmd(struct agent *a)
+{
+	pthread_mutex_lock(&a->cmd_mu);
+	if (__atomic_load_n(&a->cmd_pending, __ATOMIC_RELAXED)) {
+		exec_cmd(a, &a->cmd);
+		a->cmd.done = true;
+		__atomic_store_n(&a->cmd_pending, 0, __ATOMIC_RELAXED);
+		pthread_cond_broadcast(&a->cmd_cv);
+	}
+	pthread_mutex_unlock(&a->cmd_mu);
+}
+
+/* Called with a->lock held. Runs @c on the thread, or here when stopped. */
+static int run_cmd(struct agent *a, struct agent_cmd *c)
+{
+	uint64_t one = 1;
+	int rc;
+
+	if (a->state == AGENT_STOPPED) {
+		exec_cmd(a, c);
+		return c->result;
+	}
+	pthread_mutex_lock(&a->cmd_mu);
+	a->cmd = *c;
+	a->cmd.done = false;
+	__atomic_store_n(&a->cmd_pending, 1, __ATOMIC_RELEASE);
+	if (write(a->ctl_fd, &one, sizeof(one)) < 0) {
+		/* cannot fail on a non-saturated eventfd; the flag suffices
+		 * for a spinning engine and the sleep ends by itself */
+	}
+	while (!a->cmd.done)
+		pthread_cond_wait(&a->cmd_cv, &a->cmd_mu);
+	rc = a->cmd.result;
+	pthread_mutex_unlock(&a->cmd_mu);
+	return rc;
+}
+
+static int stop_locked(struct agent *a)
+{
+	struct agent_cmd c = { .kind = AGENT_CMD_STOP };
+
+	if (a->state == AGENT_STOPPED)
+		return -EALREADY;
+	run_cmd(a, &c);
+	pthread_join(a->thread, NULL);
+	a->state = AGENT_STOPPED;
+	a->run_acc_ns += mono_ns() - a->run_start_ns;
+	return 0;
+}
+
+void agent_destroy(struct agent *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	stop_locked(a);
+	pthread_mutex_unlock(&a->lock);
+	for (uint32_t k = 0; k < a->nareas; k++)
+		free(a->areas[k].slots);
+	free(a->areas);
+	agent_heap_free(&a->heap);
+	free(a->shots);
+	free(a->uring_fds);
+	agent_uring_destroy(a->uring);
+	close(a->ctl_fd);
+	free(a->vcpu_cpus);
+	pthread_cond_destroy(&a->cmd_cv);
+	pthread_mutex_destroy(&a->cmd_mu);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+static int attach_locked(struct agent *a, struct pvtimer_area *pa,
+			 const struct pvtimer_tsc_map *map, uint32_t *area_id)
+{
+	struct agent_area *areas, *ar;
+	uint32_t n = pvtimer_area_slot_count(pa);
+
+	if (a->state != AGENT_STOPPED)
+		return -EBUSY;
+	for (uint32_t k = 0; k < a->nareas; k++)
+		if (a->areas[k].pa == pa)
+			return -EEXIST;
+	areas = realloc(a->areas, (a->nareas + 1) * sizeof(*areas));
+	if (!areas)
+		return -ENOMEM;
+	a->areas = areas;
+	ar = &areas[a->nareas];
+	*ar = (struct agent_area){ .pa = pa, .nslots = n };
+	ar->map = map ? *map : (struct pvtimer_tsc_map){ .mult = 1 };
+	ar->slots = calloc(n, sizeof(*ar->slots));
+	if (!ar->slots)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		ar->slots[i].heap_idx = AGENT_HEAP_NONE;
+		ar->slots[i].area = a->nareas;
+		ar->slots[i].index = i;
+		/* unbound: its guest must not rely on us */
+		pvtimer_host_set_slot_sync(pa, i, PVTIMER_SYNC_NEVER);
+	}
+	if (area_id)
+		*area_id = a->nareas;
+	a->nareas++;
+	return 0;
+}
+
+int agent_attach_area(struct agent *a, struct pvtimer_area *pa,
+		      const struct pvtimer_tsc_map *map, uint32_t *area_id)
+{
+	int rc;
+
+	if (!a || !pa)
+		return -EINVAL;
+	pthread_mutex_lock(&a->lock);
+	rc = attach_locked(a, pa, map, area_id);
+	pthread_mutex_unlock(&a->lock);
+	return rc;
+}
+
+static int check_slot(struct agent *a, uint32_t area, uint32_t slot)
+{
+	if (area >= a->nareas)
+		return -ENOENT;
+	return slot < a->areas[area].nslots ? 0 : -ERANGE;
+}
+
+/* A command about one slot, checked against the attached areas. */
+static int slot_cmd(struct agent *a, struct agent_cmd *c)
+{
+	int rc;
+
+	pthread_mutex_lock(&a->lock);
+	rc = check_slot(a, c->area, c->slot);
+	if (!rc)
+		rc = run_cmd(a, c);
+	pthread_mutex_unlock(&a->lock);
+	return rc;
+}
+
+int agent_bind_slot(struct agent *a, uint32_t area, uint32_t slot,
+		    const struct agent_injector *inj)
+{
+	struct agent_cmd c = { .kind = AGENT_CMD_BIND, .area = area,
+			       .slot = slot };
+	int rc;
+
+	if (!a)
+		return -EINVAL;
+	rc = agent_injector_check(inj);
+	if (rc)
+		return rc;
+	c.inj = *inj;
+	return slot_cmd(a, &c);
+}
+
+int agent_detach_slot(struct agent *a, uint32_t area, uint32_t slot)
+{
+	struct agent_cmd c = { .kind = AGENT_CMD_DETACH, .area = area,
+			       .slot = slot };
+
+	return a ? slot_cmd(a, &c) : -EINVAL;
+}
+
+/* Everything the engine may need per pass is allocated before it runs. */
+static int prepare(struct agent *a)
+{
+	uint32_t total = 0;
+	void *p;
+	int rc;
+
+	for (uint32_t k = 0; k < a->nareas; k++)
+		total += a->areas[k].nslots;
+	rc = agent_heap_reserve(&a->heap, total);
+	if (rc)
+		return rc;
+	if (total > a->shots_cap) {
+		p = realloc(a->shots, total * sizeof(*a->shots));
+		if (!p)
+			return -ENOMEM;
+		a->shots = p;
+		p = realloc(a->uring_fds, total * sizeof(*a->uring_fds));
+		if (!p)
+			return -ENOMEM;
+		a->uring_fds = p;
+		a->shots_cap = total;
+	}
+	return 0;
+}
+
+static int spawn(struct agent *a)
+{
+	pthread_attr_t attr;
+	int rc;
+
+	/* a policy we may not set is not fatal: "if permitted" */
+	for (int sched = 1; sched >= 0; sched--) {
+		if (!sched && a->opts.sched_policy == SCHED_OTHER)
+			break;
+		rc = agent_thread_attr(a, &attr, sched);
+		if (rc)
+			return rc;
+		rc = -pthread_create(&a->thread, &attr, agent_engine_main, a);
+		pthread_attr_destroy(&attr);
+		if (!rc) {
+			a->st.sched_applied = (uint32_t)sched;
+			return 0;
+		}
+		if (rc != -EPERM)
+			return rc;
+	}
+	return rc;
+}
+
+int agent_start(struct agent *a)
+{
+	int rc;
+
+	if (!a)
+		return -EINVAL;
+	pthread_mutex_lock(&a->lock);
+	if (a->state == AGENT_RUNNING)
+		rc = -EALREADY;
+	else if (a->state == AGENT_PAUSED)
+		rc = -EBUSY;
+	else if (!a->nareas)
+		rc = -ENOENT;
+	else
+		rc = prepare(a);
+	if (!rc) {
+		a->quit = false;
+		a->paused = false;
+		a->run_start_ns = mono_ns();
+		rc = spawn(a);
+	}
+	if (!rc)
+		a->state = AGENT_RUNNING;
+	pthread_mutex_unlock(&a->lock);
+	return rc;
+}
+
+int agent_stop(struct agent *a)
+{
+	int rc;
+
+	if (!a)
+		return -EINVAL;
+	pthread_mutex_lock(&a->lock);
+	rc = stop_locked(a);
+	pthread_mutex_unlock(&a->lock);
+	return rc;
+}
+
+/* Pause or resume a running agent. */
+static int transition(struct agent *a, enum agent_cmd_kind kind)
+{
+	struct agent_cmd c = { .kind = kind };
+	bool pause = kind == AGENT_CMD_PAUSE;
+	int rc;
+
+	if (!a)
+		return -EINVAL;
+	pthread_mutex_lock(&a->lock);
+	if (a->state == (pause ? AGENT_RUNNING : AGENT_PAUSED))
+		rc = run_cmd(a, &c);
+	else if (pause && a->state == AGENT_STOPPED)
+		rc = -ESRCH;
+	else
+		rc = -EALREADY;
+	if (!rc)
+		a->state = pause ? AGENT_PAUSED : AGENT_RUNNING;
+	pthread_mutex_unlock(&a->lock);
+	return rc;
+}
+
+int agent_pause(struct agent *a)
+{
+	return transition(a, AGENT_CMD_PAUSE);
+}
+
+int agent_resume(struct agent *a)
+{
+	return transition(a, AGENT_CMD_RESUME);
+}

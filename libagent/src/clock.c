@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* The agent's clock is the TSC; nanoseconds only for options and stats. */
+#include <pthread.h>
+#include <time.h>
+
+#include "internal.h"
+
+static uint64_t tsc_khz;
+static pthread_once_t tsc_once = PTHREAD_ONCE_INIT;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* 10 ms against CLOCK_MONOTONIC_RAW: good to ~0.1% on a noisy host,
+ * enough for a lateness histogram and for ns-valued options. */
+static void calibrate(void)
+{
+	uint64_t n0 = mono_ns(), t0 = agent_tsc(), n1, t1;
+
+	do {
+		n1 = mono_ns();
+	} while (n1 - n0 < 10000000ull);
+	t1 = agent_tsc();
+	tsc_khz = (t1 - t0) * 1000000ull / (n1 - n0);
+	if (!tsc_khz)
+		tsc_khz = 1000000;
+}
+
+uint64_t agent_tsc(void)
+{
+	return __builtin_ia32_rdtsc();
+}
+
+uint64_t agent_tsc_khz(void)
+{
+	pthread_once(&tsc_once, calibrate);
+	return tsc_khz;
+}
+
+uint64_t agent_ns_to_tsc(uint64_t ns)
+{
+	unsigned __int128 t = (unsigned __int128)ns * agent_tsc_khz() / 1000000u;
+
+	return t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
+}
+
+uint64_t agent_tsc_to_ns(uint64_t tsc)
+{
+	unsigned __int128 n = (unsigned __int128)tsc * 1000000u / agent_tsc_khz();
+
+	return n > UINT64_MAX ? UINT64_MAX : (uint64_t)n;
+}
+
+uint32_t agent_log2_bucket(uint64_t ns)
+{
+	uint32_t b = ns > 1 ? 63u - (uint32_t)__builtin_clzll(ns) : 0;
+
+	return b < AGENT_LAT_BUCKETS ? b : AGENT_LAT_BUCKETS - 1;
+}

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/* The agent thread: publish a promise, take the pending slots, fire what is
+ * due, then spin or sleep. Every promise is the time by which the next pass
+ * will have started, so it covers whatever the thread does in between. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Iterations per window of the spin-pass bound. */
+#define ITER_WINDOW 1024u
+/* Overshoot samples before the measured bound replaces the floor alone. */
+#define WAKE_MIN_SAMPLES 32u
+/* Overshoot samples after which the history is halved. */
+#define WAKE_WINDOW 4096u
+
+static uint64_t to_guest(const struct agent_area *ar, uint64_t host)
+{
+	return pvtimer_tsc_to_guest(&ar->map, host);
+}
+
+static void drop(struct agent *a, struct agent_slot *s)
+{
+	if (!s->held)
+		return;
+	agent_heap_remove(&a->heap, s);
+	s->held = 0;
+}
+
+/* Take over the generation in @snap (valid and armed). A generation that
+ * was already fired stays armed in guest memory until the guest re-arms or
+ * cancels; it is never fired twice. */
+static void hold(struct agent *a, struct agent_area *ar, struct agent_slot *s,
+		 const struct pvtimer_slot_snapshot *snap, uint64_t now)
+{
+	uint64_t key;
+
+	if (s->has_fired && snap->gen == s->fired_gen) {
+		AGENT_ADD(a, refires_refused, 1);
+		drop(a, s);
+		return;
+	}
+	if (s->held && s->gen == snap->gen)
+		return;
+	s->gen = snap->gen;
+	s->vector = snap->vector;
+	s->held = 1;
+	key = pvtimer_tsc_to_host(&ar->map, snap->deadline_tsc);
+	/* a deadline already past is due now, but no earlier than the
+	 * current pass: a guest re-arming in the past in a loop gets at
+	 * most one fire per pass */
+	if (key <= now)
+		key = now + 1;
+	agent_heap_set(&a->heap, s, key);
+	pvtimer_host_ack(ar->pa, s->index, snap->gen);
+}
+
+static void service(struct agent *a, struct agent_area *ar,
+		    struct agent_slot *s, uint64_t now)
+{
+	struct pvtimer_slot_snapshot snap;
+	int rc = pvtimer_host_read_slot(ar->pa, s->index, to_guest(ar, now),
+					&snap);
+
+	AGENT_ADD(a, slot_reads, 1);
+	if (rc == -EAGAIN) {
+		/* mid-write: keep what we hold, look again next pass */
+		pvtimer_host_requeue(ar->pa, s->index);
+		return;
+	}
+	if (rc < 0 || !snap.armed) {
+		drop(a, s); /* rejected (the library told the guest) or cancel */
+		return;
+	}
+	hold(a, ar, s, &snap, now);
+}
+
+/* Each bitmap word is visited once per pass and each bit taken once, so a
+ * pass costs O(slots) however fast guests set bits. */
+static void pending_pass(struct agent *a, uint64_t now)
+{
+	for (uint32_t k = 0; k < a->nareas; k++) {
+		struct agent_area *ar = &a->areas[k];
+		struct pvtimer_pending_iter it;
+		uint32_t i;
+
+		pvtimer_host_pending_begin(ar->pa, &it);
+		while (pvtimer_host_pending_next(ar->pa, &it, &i)) {
+			if (!ar->slots[i].bound) {
+				AGENT_ADD(a, unbound_pending, 1);
+				continue;
+			}
+			service(a, ar, &ar->slots[i], now);
+		}
+	}
+	AGENT_ADD(a, scans, 1);
+}
+
+static void fire(struct agent *a, struct agent_area *ar, struct agent_slot *s,
+		 uint64_t now)
+{
+	uint64_t late = now > s->deadline_host ? now - s->deadline_host : 0;
+
+	pvtimer_host_fired(ar->pa, s->index, s->gen, to_guest(ar, now));
+	s->fired_gen = s->gen;
+	s->has_fired = 1;
+	drop(a, s);
+	agent_queue_shot(a, s, s->vector);
+	AGENT_ADD(a, fires, 1);
+	AGENT_ADD(a, late_hist[agent_log2_bucket(agent_tsc_to_ns(late))], 1);
+}
+
+/* Fire everything due at one instant. The slot is re-read first: the guest
+ * may have cancelled or re-armed since the pass (the cancel race). Nothing
+ * re-enters the heap at or before @now, so the loop is bounded by the
+ * number of held slots. */
+static void fire_due(struct agent *a)
+{
+	uint64_t now = agent_tsc();
+	struct agent_slot *s;
+
+	while ((s = agent_heap_top(&a->heap)) && s->deadline_host <= now) {
+		struct agent_area *ar = &a->areas[s->area];
+		struct pvtimer_slot_snapshot snap;
+		int rc = pvtimer_host_read_slot(ar->pa, s->index,
+						to_guest(ar, now), &snap);
+
+		AGENT_ADD(a, slot_reads, 1);
+		if (rc == 0 && snap.armed && snap.gen == s->gen) {
+			fire(a, ar, s, now);
+			continue;
+		}
+		if (rc == -EAGAIN) {
+			pvtimer_host_requeue(ar->pa, s->index);
+			agent_heap_set(&a->heap, s, now + 1);
+			continue;
+		}
+		AGENT_ADD(a, cancel_races, 1);
+		if (rc == 0 && snap.armed)
+			hold(a, ar, s, &snap, now);
+		else
+			drop(a, s);
+	}
+}
+
+static void handback(struct agent *a, struct agent_slot *s, uint32_t gen)
+{
+	pvtimer_host_handback(a->areas[s->area].pa, s->index, gen);
+	drop(a, s);
+	agent_queue_shot(a, s, s->vector);
+	AGENT_ADD(a, handbacks, 1);
+}
+
+static void publish(struct agent *a, uint64_t promise, uint64_t now)
+{
+	for (uint32_t k = 0; k < a->nareas; k++)
+		pvtimer_host_publish(a->areas[k].pa,
+				     to_guest(&a->areas[k], promise),
+				     to_guest(&a->areas[k], now));
+	a->promised_host = promise;
+}
+
+static uint64_t iter_bound(struct agent *a)
+{
+	uint64_t m = a->iter_max_cur > a->iter_max_prev ? a->iter_max_cur
+							 : a->iter_max_prev;
+	uint64_t floor = agent_ns_to_tsc(a->opts.spin_sync_ns);
+
+	return 2 * m > floor ? 2 * m : floor;
+}
+
+static void note_iter(struct agent *a, uint64_t t)
+{
+	if (t > a->iter_max_cur)
+		a->iter_max_cur = t;
+	if (++a->iter_count < ITER_WINDOW)
+		return;
+	a->iter_max_prev = a->iter_max_cur;
+	a->iter_max_cur = 0;
+	a->iter_count = 0;
+	AGENT_SET(a, iter_bound_ns, agent_tsc_to_ns(iter_bound(a)));
+}
+
+/* The promise added to a sleep: the floor, or the upper edge of the log2
+ * bucket holding the p99.9 overshoot seen so far (up to 2x slack), or twice
+ * the worst overshoot while samples are few. */
+static uint64_t wake_bound(struct agent *a)
+{
+	uint64_t floor = a->opts.wake_bound_ns, ns = 0;
+
+	if (a->wake_samples < WAKE_MIN_SAMPLES) {
+		ns = 2 * __atomic_load_n(&a->st.wake_overshoot_max_ns,
+					 __ATOMIC_RELAXED);
+	} else {
+		uint64_t need = a->wake_samples - a->wake_samples / 1000, seen = 0;
+
+		for (uint32_t b = 0; b < AGENT_LAT_BUCKETS; b++) {
+			seen += a->wake_hist[b];
+			if (seen >= need) {
+				ns = 2ull << b;
+				break;
+			}
+		}
+	}
+	return agent_ns_to_tsc(ns > floor ? ns : floor);
+}
+
+static void note_wake(struct agent *a, uint64_t over_tsc)
+{
+	uint64_t ns = agent_tsc_to_ns(over_tsc);
+
+	a->wake_hist[agent_log2_bucket(ns)]++;
+	/* halve the history now and then: a burst of contention long ago
+	 * should not widen every promise for ever */
+	if (++a->wake_samples >= WAKE_WINDOW) {
+		a->wake_samples = 0;
+		for (uint32_t b = 0; b < AGENT_LAT_BUCKETS; b++) {
+			a->wake_hist[b] /= 2;
+			a->wake_samples += a->wake_hist[b];
+		}
+	}
+	if (ns > __atomic_load_n(&a->st.wake_overshoot_max_ns, __ATOMIC_RELAXED))
+		AGENT_SET(a, wake_overshoot_max_ns, ns);
+	AGENT_SET(a, wake_bound_ns, agent_tsc_to_ns(wake_bound(a)));
+}
+
+static void agent_drain_ctl(struct agent *a)
+{
+	uint64_t v;
+
+	/* the posted flag, set before the write, is what the loop obeys */
+	if (read(a->ctl_fd, &v, sizeof(v)) < 0)
+		return;
+}
+
+static void sleep_until(struct agent *a, uint64_t wake)
+{
+	uint64_t t = agent_tsc(), ns;
+	struct timespec ts;
+	struct pollfd pfd = { .fd = a->ctl_fd, .events = POLLIN };
+
+	/* preempted past the wake-up already: never sleep a wrapped time */
+	if (t >= wake)
+		return;
+	ns = agent_tsc_to_ns(wake - t);
+	ts.tv_sec = (time_t)(ns / 1000000000ull);
+	ts.tv_nsec = (long)(ns % 1000000000ull);
+	AGENT_ADD(a, sleeps, 1);
+	if (ppoll(&pfd, 1, &ts, NULL) != 0) {
+		agent_drain_ctl(a); /* a command: not a timed wake-up */
+		return;
+	}
+	t = agent_tsc();
+	note_wake(a, t > wake ? t - wake : 0);
+}
+
+/* When to wake if sleeping now is allowed, or 0 to spin. */
+static uint64_t wake_time(struct agent *a, uint64_t now)
+{
+	struct agent_slot *top = agent_heap_top(&a->heap);
+	uint64_t wake = now + a->max_sleep_tsc;
+
+	if (a->opts.mode != AGENT_MODE_ADAPTIVE)
+		return 0;
+	if (top) {
+		if (top->deadline_host <= now + a->spin_thr_tsc)
+			return 0;
+		if (top->deadline_host - a->spin_thr_tsc < wake)
+			wake = top->deadline_host - a->spin_thr_tsc;
+	}
+	return wake;
+}
+
+static void iterate(struct agent *a)
+{
+	uint64_t now = agent_tsc(), wake, end;
+
+	if (a->promised_host && now > a->promised_host)
+		AGENT_ADD(a, promises_late, 1);
+	wake = wake_time(a, now);
+	publish(a, wake ? wake + wake_bound(a) : now + iter_bound(a), now);
+	pending_pass(a, now);
+	fire_due(a);
+	agent_flush_shots(a);
+	end = agent_tsc();
+	note_iter(a, end - now);
+	if (!wake) {
+		__builtin_ia32_pause();
+		return;
+	}
+	/* the pass may have brought a nearer deadline: wake earlier, which
+	 * keeps the promise */
+	now = wake_time(a, end);
+	if (!now)
+		return;
+	if (now < wake)
+		wake = now;
+	if (wake > end)
+		sleep_until(a, wake);
+}
+
+void agent_engine_activate(struct agent *a)
+{
+	uint64_t now = agent_tsc(), promise = now + iter_bound(a);
+
+	for (uint32_t k = 0; k < a->nareas; k++)
+		pvtimer_host_activate(a->areas[k].pa,
+				      to_guest(&a->areas[k], promise),
+				      to_guest(&a->areas[k], now));
+	a->promised_host = promise;
+}
+
+/* Stop or pause: no promise from here on; one more pass catches arms made
+ * before the guests could see it; what is not due yet goes back. */
+void agent_engine_quiesce(struct agent *a)
+{
+	struct agent_slot *s;
+
+	for (uint32_t k = 0; k < a->nareas; k++)
+		pvtimer_host_deactivate(a->areas[k].pa);
+	a->promised_host = 0;
+	pending_pass(a, agent_tsc());
+	fire_due(a);
+	while ((s = agent_heap_top(&a->heap)))
+		handback(a, s, s->gen);
+	agent_flush_shots(a);
+}
+
+void agent_engine_bind(struct agent *a, uint32_t area, uint32_t slot,
+		       const struct agent_injector *inj)
+{
+	struct agent_area *ar = &a->areas[area];
+
+	ar->slots[slot].inj = *inj;
+	ar->slots[slot].bound = 1;
+	pvtimer_host_set_slot_sync(ar->pa, slot, PVTIMER_SYNC_FOLLOW_AREA);
+	pvtimer_host_requeue(ar->pa, slot);
+}
+
+/* Withdraw the slot's promise first; then whatever generation the guest
+ * may believe held (ours, or one armed before it saw NEVER) goes back. */
+void agent_engine_detach(struct agent *a, uint32_t area, uint32_t slot,
+			 bool live)
+{
+	struct agent_area *ar = &a->areas[area];
+	struct agent_slot *s = &ar->slots[slot];
+	struct pvtimer_slot_snapshot snap;
+	int rc;
+
+	if (!s->bound)
+		return;
+	pvtimer_host_set_slot_sync(ar->pa, slot, PVTIMER_SYNC_NEVER);
+	if (live) {
+		rc = pvtimer_host_read_slot(ar->pa, slot,
+					    to_guest(ar, agent_tsc()), &snap);
+		AGENT_ADD(a, slot_reads, 1);
+		if (rc == 0 && snap.armed &&
+		    !(s->has_fired && snap.gen == s->fired_gen)) {
+			s->vector = snap.vector;
+			handback(a, s, snap.gen);
+		} else if (s->held) {
+			handback(a, s, s->gen);
+		}
+		agent_flush_shots(a);
+	}
+	drop(a, s);
+	s->bound = 0;
+}
+
+void *agent_engine_main(void *arg)
+{
+	struct agent *a = arg;
+	struct timespec ts;
+
+	/* the default 50 us slack would be added to every sleep */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	agent_engine_activate(a);
+	while (!a->quit) {
+		if (__atomic_load_n(&a->cmd_pending, __ATOMIC_ACQUIRE)) {
+			agent_engine_take_cmd(a);
+			continue;
+		}
+		if (a->paused) {
+			struct pollfd pfd = { .fd = a->ctl_fd, .events = POLLIN };
+
+			if (poll(&pfd, 1, -1) > 0)
+				agent_drain_ctl(a);
+			continue;
+		}
+		iterate(a);
+	}
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+		__atomic_fetch_add(&a->cpu_acc_ns,
+				   (uint64_t)ts.tv_sec * 1000000000ull +
+					   (uint64_t)ts.tv_nsec,
+				   __ATOMIC_RELAXED);
+	return NULL;
+}

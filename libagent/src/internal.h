@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/* Private state of an agent. Fields marked (engine) are touched only by the
+ * agent thread while it runs, and by API calls under agent.lock while it
+ * does not; commands (command.c) hand them over between the two. */
+#ifndef AGENT_INTERNAL_H
+#define AGENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent-config.h"
+#include "exitless/agent.h"
+
+#define AGENT_HEAP_NONE UINT32_MAX
+
+struct agent_slot {
+	struct agent_injector inj;
+	uint64_t deadline_host; /* held deadline, host TSC */
+	uint32_t gen;           /* held generation */
+	uint32_t fired_gen;     /* last generation fired (if has_fired) */
+	uint32_t heap_idx;      /* index in the heap or AGENT_HEAP_NONE */
+	uint32_t area;
+	uint32_t index;
+	uint8_t vector;
+	uint8_t bound;
+	uint8_t held;
+	uint8_t has_fired;
+};
+
+struct agent_area {
+	struct pvtimer_area *pa;
+	struct pvtimer_tsc_map map;
+	uint32_t nslots;
+	struct agent_slot *slots;
+};
+
+/* Min-heap of held deadlines, keyed by host TSC; each entry knows its slot
+ * and each slot its entry, so re-arm and cancel are O(log n). */
+struct agent_heap {
+	struct agent_slot **v;
+	uint32_t n;
+	uint32_t cap;
+};
+
+int agent_heap_reserve(struct agent_heap *h, uint32_t cap);
+void agent_heap_free(struct agent_heap *h);
+void agent_heap_set(struct agent_heap *h, struct agent_slot *s, uint64_t key);
+void agent_heap_remove(struct agent_heap *h, struct agent_slot *s);
+static inline struct agent_slot *agent_heap_top(const struct agent_heap *h)
+{
+	return h->n ? h->v[0] : NULL;
+}
+
+/* One injection queued in a pass; flushed together (inject.c). */
+struct agent_shot {
+	const struct agent_injector *inj;
+	uint32_t area;
+	uint32_t slot;
+	uint8_t vector;
+};
+
+struct agent_uring;
+int agent_uring_new(struct agent_uring **out);
+void agent_uring_destroy(struct agent_uring *r);
+/* Write 1 to each fd; returns how many writes failed, or -errno when the
+ * ring itself failed (the caller then falls back to write()). */
+int agent_uring_write_ones(struct agent_uring *r, const int *fds, uint32_t n);
+/* The smallest batch (2..32) for which one submission costs less per shot
+ * than write() on this machine, measured on private eventfds (~1 ms), or
+ * AGENT_URING_NEVER. */
+uint32_t agent_uring_calibrate(struct agent_uring *r);
+
+/* TSC clock (clock.c): calibrated once per process. */
+uint64_t agent_tsc(void);
+uint64_t agent_tsc_khz(void);
+uint64_t agent_ns_to_tsc(uint64_t ns);
+uint64_t agent_tsc_to_ns(uint64_t tsc);
+uint32_t agent_log2_bucket(uint64_t ns);
+
+enum agent_state { AGENT_STOPPED, AGENT_RUNNING, AGENT_PAUSED };
+
+enum agent_cmd_kind {
+	AGENT_CMD_NONE,
+	AGENT_CMD_BIND,
+	AGENT_CMD_DETACH,
+	AGENT_CMD_PAUSE,
+	AGENT_CMD_RESUME,
+	AGENT_CMD_STOP,
+};
+
+struct agent_cmd {
+	enum agent_cmd_kind kind;
+	uint32_t area;
+	uint32_t slot;
+	struct agent_injector inj;
+	int result;
+	bool done;
+};
+
+struct agent {
+	struct agent_opts opts;
+	int *vcpu_cpus;
+	int cpu; /* pinned CPU or -1 */
+
+	pthread_mutex_t lock; /* serialises the API */
+	enum agent_state state;
+	pthread_t thread;
+
+	/* Command hand-over to a running thread. */
+	pthread_mutex_t cmd_mu;
+	pthread_cond_t cmd_cv;
+	struct agent_cmd cmd;
+	int cmd_pending; /* atomic flag, polled by the engine */
+	int ctl_fd;      /* eventfd waking a sleeping engine */
+
+	/* (engine) */
+	struct agent_area *areas;
+	uint32_t nareas;
+	struct agent_heap heap;
+	struct agent_shot *shots;
+	uint32_t nshots;
+	uint32_t shots_cap;
+	int *uring_fds;
+	struct agent_uring *uring;
+	bool quit;
+	bool paused;
+	uint64_t promised_host; /* start of next pass promised, host TSC */
+	uint64_t spin_thr_tsc;
+	uint64_t max_sleep_tsc;
+	uint64_t iter_max_cur, iter_max_prev; /* tsc, two windows */
+	uint32_t iter_count;
+	uint64_t wake_hist[AGENT_LAT_BUCKETS];
+	uint64_t wake_samples;
+
+	/* Counters: written by the engine with relaxed atomics, read by
+	 * agent_get_stats() from any thread. */
+	struct agent_stats st;
+	uint64_t cpu_acc_ns; /* CPU of finished threads */
+	uint64_t run_acc_ns;
+	uint64_t run_start_ns;
+};
+
+#define AGENT_ADD(a, field, n)                                               \
+	__atomic_fetch_add(&(a)->st.field, (n), __ATOMIC_RELAXED)
+#define AGENT_SET(a, field, v)                                               \
+	__atomic_store_n(&(a)->st.field, (v), __ATOMIC_RELAXED)
+
+/* engine.c */
+void *agent_engine_main(void *arg);
+void agent_engine_bind(struct agent *a, uint32_t area, uint32_t slot,
+		       const struct agent_injector *inj);
+void agent_engine_detach(struct agent *a, uint32_t area, uint32_t slot,
+			 bool live);
+void agent_engine_activate(struct agent *a);
+void agent_engine_quiesce(struct agent *a);
+/* agent.c: run the posted command on the agent thread */
+void agent_engine_take_cmd(struct agent *a);
+
+/* inject.c */
+int agent_injector_check(const struct agent_injector *inj);
+void agent_queue_shot(struct agent *a, const struct agent_slot *s,
+		      uint8_t vector);
+void agent_flush_shots(struct agent *a);
+
+/* cpu.c */
+int agent_thread_attr(struct agent *a, pthread_attr_t *attr, bool sched);
+
+#endif

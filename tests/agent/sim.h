@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Test helpers: areas, simulated vCPUs that follow the fallback rule, and
+ * a "hardware timer" that is a plain sleep. */
+#ifndef AGENT_TEST_SIM_H
+#define AGENT_TEST_SIM_H
+
+#include <exitless/agent.h>
+#include <exitless/pvtimer.h>
+#include <exitless/pvtimer_guest.h>
+#include <stdint.h>
+
+uint64_t sim_tsc(void);
+uint64_t sim_ns_to_tsc(uint64_t ns);
+uint64_t sim_tsc_to_ns(uint64_t tsc);
+void sim_sleep_ns(uint64_t ns);
+/* Sleep until guest TSC @p tsc: what a hardware timer would do. */
+void sim_hw_wait(uint64_t tsc);
+
+/* An area of @p slots slots, margin 5 us, horizon 1 s. */
+struct pvtimer_area *sim_area(uint32_t slots);
+
+/* One simulated vCPU: its guest state and the eventfd standing in for its
+ * irqfd. */
+struct sim_vcpu {
+	struct pvtimer_guest g;
+	int efd;
+	uint64_t pv_fires;   /* delivered by the agent at the deadline */
+	uint64_t fallbacks;  /* the rule said hardware at arm time */
+	uint64_t handbacks;  /* the agent gave it back: hardware */
+	uint64_t late_halts; /* before_halt said hardware */
+	uint64_t early;      /* an EXPIRED before the deadline (never) */
+	uint64_t lost;       /* nothing came within the lost timeout */
+	uint64_t late_max_ns;
+};
+
+int sim_vcpu_init(struct sim_vcpu *v, struct pvtimer_area *area, uint32_t slot);
+void sim_vcpu_fini(struct sim_vcpu *v);
+/* The injector for agent_bind_slot(): irqfd = the vCPU's eventfd. */
+struct agent_injector sim_vcpu_injector(const struct sim_vcpu *v);
+/* Arm a timer for @p deadline and wait for it the way a guest would. */
+void sim_vcpu_timer(struct sim_vcpu *v, uint64_t deadline);
+
+#endif
