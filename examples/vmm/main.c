@@ -526,6 +526,7 @@ GETTER(g_traps, r->k.traps)
 GETTER(g_exitops, guest_exit_ops(&r->k))
 GETTER(g_pv, r->k.pv_arms)
 GETTER(g_fb, r->k.fallbacks)
+GETTER(g_pvf, r->k.pv_fired)
 GETTER(g_polled, r->k.polled)
 GETTER(g_p50, r->p50_ns / 1000)
 GETTER(g_p99, r->p99_ns / 1000)
@@ -564,6 +565,7 @@ static void print_table(struct ctx *c, struct result *r, int have[2])
 	row("guest exit-causing ops", r, have, g_exitops);
 	row("pvtimer arms", r, have, g_pv);
 	row("timers on LAPIC timer", r, have, g_fb);
+	row("timers fired by the agent", r, have, g_pvf);
 	row("waits ended in poll", r, have, g_polled);
 	row("lateness p50 us", r, have, g_p50);
 	row("lateness p99 us", r, have, g_p99);
@@ -624,11 +626,14 @@ static void print_json(struct ctx *c, struct result *r, int have[2])
 		       ", \"traps\": %" PRIu64 ", \"pv_arms\": %" PRIu64
 		       ", \"fallbacks\": %" PRIu64 ", \"polled\": %" PRIu64
 		       ", \"handbacks\": %" PRIu64 ", \"spurious\": %" PRIu64
+		       ", \"pv_fired\": %" PRIu64 ", \"lapic_fired\": %" PRIu64
+		       ", \"early\": %" PRIu64
 		       ", \"late_p50_ns\": %" PRIu64 ", \"late_p99_ns\": %" PRIu64
 		       ", \"late_max_ns\": %" PRIu64 "}",
 		       r[i].k.tsc_wrmsr, r[i].k.eoi_wrmsr, r[i].k.hlt,
 		       r[i].k.traps, r[i].k.pv_arms, r[i].k.fallbacks,
 		       r[i].k.polled, r[i].k.handbacks, r[i].k.spurious,
+		       r[i].k.pv_fired, r[i].k.lapic_fired, r[i].k.early,
 		       r[i].p50_ns, r[i].p99_ns, r[i].max_ns);
 		first = 0;
 	}

@@ -84,7 +84,9 @@ struct vmm_counters {
 	uint64_t spurious;     /* pvtimer interrupts of an old generation */
 	uint64_t poll_ns;      /* time spent polling */
 	uint64_t early;        /* interrupts seen before their deadline */
-	uint64_t reserved[8];
+	uint64_t pv_fired;     /* timers ended by the pvtimer interrupt */
+	uint64_t lapic_fired;  /* timers ended by the LAPIC timer */
+	uint64_t reserved[6];
 };
 
 /** At VMM_MAILBOX_GPA. The first block is written by the VMM before the

@@ -302,6 +302,7 @@ static void run_plain(struct run *r)
 		}
 		r->out[i] = (int64_t)(rd(&irq_lapic_tsc) - deadline);
 		r->k->fallbacks++; /* every timer is a hardware timer here */
+		r->k->lapic_fired++;
 		r->k->timers++;
 	}
 	r->k->eoi_wrmsr = rd(&irq_lapic_count) + rd(&irq_pv_count) - irq0;
@@ -473,9 +474,11 @@ static int run_exitless(struct run *r)
 		/* Whichever timer fired, the other must not fire into the
 		 * next round. A pv cancel is a store; a LAPIC one a trap. */
 		if (fired == 1) {
+			r->k->lapic_fired++;
 			pvtimer_guest_cancel(&g);
 			r->out[i] = (int64_t)(rd(&irq_lapic_tsc) - w.deadline);
 		} else {
+			r->k->pv_fired++;
 			if (w.hw)
 				arm_lapic(r, 0);
 			r->out[i] = (int64_t)(rd(&irq_pv_tsc) - w.deadline);
