@@ -50,7 +50,7 @@ static const char *const reason_names[VMM_REASONS] = {
 struct opts {
 	uint32_t timers, min_us, max_us, configs, idle_policy;
 	uint64_t halt_cost_ns, poll_slack_ns, seed, margin_ns;
-	int json, inject_msi, adaptive, timeout_s, vcpu_cpu, agent_cpu;
+	int json, inject_msi, adaptive, fifo, timeout_s, vcpu_cpu, agent_cpu;
 	const char *guest;
 };
 
@@ -98,6 +98,7 @@ static void usage(void)
 		"  --seed N            deadline sequence (1)\n"
 		"  --timeout S         watchdog (120)\n"
 		"  --guest PATH        payload (%s)\n"
+		"  --fifo              agent thread SCHED_FIFO (if permitted)\n"
 		"  --json              machine-readable output\n",
 		VMM_GUEST_PATH);
 }
@@ -127,6 +128,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		{ "vcpu-cpu", 1, 0, 'v' },   { "agent-cpu", 1, 0, 'A' },
 		{ "seed", 1, 0, 'S' },       { "timeout", 1, 0, 'T' },
 		{ "guest", 1, 0, 'G' },      { "json", 0, 0, 'j' },
+		{ "fifo", 0, 0, 'F' },
 		{ "help", 0, 0, '?' },       { 0, 0, 0, 0 },
 	};
 	int c, p;
@@ -172,6 +174,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		case 'T': o->timeout_s = (int)num(optarg, "--timeout"); break;
 		case 'G': o->guest = optarg; break;
 		case 'j': o->json = 1; break;
+		case 'F': o->fifo = 1; break;
 		default: usage(); exit(c == '?' ? 1 : 0);
 		}
 	}
@@ -409,6 +412,12 @@ static void setup_agent(struct ctx *c)
 	AGENT_OPTS(ao, .mode = c->o.adaptive ? AGENT_MODE_ADAPTIVE :
 					       AGENT_MODE_DEDICATED);
 
+	if (c->o.fifo) {
+		/* a spinning agent preempted by other work breaks its
+		 * promises: guests fall back (stale) and timers run late */
+		ao.sched_policy = SCHED_FIFO;
+		ao.sched_priority = 10;
+	}
 	if (c->o.agent_cpu >= 0) {
 		ao.cpu_policy = AGENT_CPU_FIXED;
 		ao.cpu = c->o.agent_cpu;
@@ -542,9 +551,11 @@ static void print_table(struct ctx *c, struct result *r, int have[2])
 	       "deadlines %u-%u us, TSC %u kHz\n",
 	       c->o.vcpu_cpu, c->o.timers, c->o.min_us, c->o.max_us,
 	       c->tsc_khz);
-	printf("  exitless: agent %s on CPU %d, inject %s, idlepoll %s "
+	printf("  exitless: agent %s%s on CPU %d, inject %s, idlepoll %s "
 	       "(H %" PRIu64 " us)\n",
-	       c->o.adaptive ? "adaptive" : "dedicated", c->agent_stats.cpu,
+	       c->o.adaptive ? "adaptive" : "dedicated",
+	       c->agent_stats.sched_applied && c->o.fifo ? " SCHED_FIFO" : "",
+	       c->agent_stats.cpu,
 	       c->o.inject_msi ? "KVM_SIGNAL_MSI" : "irqfd",
 	       idlepoll_policy_name(c->o.idle_policy),
 	       c->o.halt_cost_ns / 1000);

@@ -426,6 +426,17 @@ static int run_exitless(struct run *r)
 		}
 	}
 
+	/* The VMM starts the agent at our phase marker; its thread may take a
+	 * moment to publish ACTIVE. Arms before that fall back correctly, but
+	 * would measure start-up, not the steady state: wait up to 100 ms. */
+	{
+		uint64_t until = rdtsc() + 100 * r->khz;
+
+		while (!(__atomic_load_n(&g.hdr->host_flags, __ATOMIC_ACQUIRE) &
+			 PVTIMER_HOST_ACTIVE) &&
+		       rdtsc() < until)
+			__builtin_ia32_pause();
+	}
 	irq0 = rd(&irq_lapic_count) + rd(&irq_pv_count);
 	for (uint32_t i = 0; i < n; i++) {
 		struct pv_wait w = { .g = &g };
