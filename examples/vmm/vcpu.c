@@ -14,7 +14,7 @@
 
 #include "vmm.h"
 
-#define CPUID_MAX_ENT 256
+#define CPUID_MAX_ENT 512
 #define PV_BASE PVTIMER_CPUID_SIGNATURE_LEAF_DEFAULT
 #define APIC_BASE_BSP (1ull << 8)
 #define APIC_BASE_EXTD (1ull << 10) /* x2APIC: EOI is one wrmsr, no MMIO */

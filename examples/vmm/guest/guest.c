@@ -413,7 +413,7 @@ static int run_exitless(struct run *r)
 
 		if (idlepoll_cpu_size() > sizeof(ipmem) ||
 		    idlepoll_cpu_align() > 64)
-			rc = -12;
+			rc = -1; /* grow ipmem */
 		else
 			rc = idlepoll_cpu_init(ipmem, sizeof(ipmem), &o, &ip);
 		if (rc) {
