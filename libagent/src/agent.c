@@ -147,7 +147,7 @@ static void exec_cmd(struct agent *a, struct agent_cmd *c)
 		agent_engine_bind(a, c->area, c->slot, &c->inj);
 		break;
 	case AGENT_CMD_DETACH:
-		agent_engine_detach(a, c->area, c->slot, !a->paused);
+		agent_engine_detach(a, c->area, c->slot, c->live);
 		break;
 	case AGENT_CMD_PAUSE:
 		agent_engine_quiesce(a);
@@ -300,6 +300,7 @@ static int slot_cmd(struct agent *a, struct agent_cmd *c)
 	int rc;
 
 	pthread_mutex_lock(&a->lock);
+	c->live = a->state == AGENT_RUNNING;
 	rc = check_slot(a, c->area, c->slot);
 	if (!rc)
 		rc = run_cmd(a, c);

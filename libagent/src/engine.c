@@ -50,6 +50,7 @@ static void hold(struct agent *a, struct agent_area *ar, struct agent_slot *s,
 	s->vector = snap->vector;
 	s->held = 1;
 	key = pvtimer_tsc_to_host(&ar->map, snap->deadline_tsc);
+	s->due_host = key;
 	/* a deadline already past is due now, but no earlier than the
 	 * current pass: a guest re-arming in the past in a loop gets at
 	 * most one fire per pass */
@@ -103,7 +104,7 @@ static void pending_pass(struct agent *a, uint64_t now)
 static void fire(struct agent *a, struct agent_area *ar, struct agent_slot *s,
 		 uint64_t now)
 {
-	uint64_t late = now > s->deadline_host ? now - s->deadline_host : 0;
+	uint64_t late = now > s->due_host ? now - s->due_host : 0;
 
 	pvtimer_host_fired(ar->pa, s->index, s->gen, to_guest(ar, now));
 	s->fired_gen = s->gen;

@@ -16,7 +16,9 @@
 
 struct agent_slot {
 	struct agent_injector inj;
-	uint64_t deadline_host; /* held deadline, host TSC */
+	uint64_t deadline_host; /* heap key: held deadline, host TSC, moved
+				 * to the next pass if already past */
+	uint64_t due_host;      /* the deadline itself, for lateness */
 	uint32_t gen;           /* held generation */
 	uint32_t fired_gen;     /* last generation fired (if has_fired) */
 	uint32_t heap_idx;      /* index in the heap or AGENT_HEAP_NONE */
@@ -94,6 +96,7 @@ struct agent_cmd {
 	uint32_t area;
 	uint32_t slot;
 	struct agent_injector inj;
+	bool live; /* the thread is servicing (not stopped, not paused) */
 	int result;
 	bool done;
 };

@@ -227,6 +227,15 @@ START_TEST(detach_while_armed)
 	ck_assert_uint_ge(r->tsc[1], dl);
 	ck_assert_int_eq(agent_detach_slot(ag, 0, 2), -ERANGE);
 	ck_assert_int_eq(agent_detach_slot(ag, 1, 0), -ENOENT);
+	/* paused, the pause already handed everything back: a detach then
+	 * injects nothing more */
+	ck_assert_int_eq(arm_pv(&g[1], sim_tsc() + sim_ns_to_tsc(30000000)),
+			 PVTIMER_GUEST_PV);
+	ck_assert_int_eq(agent_pause(ag), 0);
+	ck_assert_uint_eq(rec_count(r), 3);
+	ck_assert_int_eq(agent_detach_slot(ag, 0, 1), 0);
+	ck_assert_uint_eq(rec_count(r), 3);
+	ck_assert_int_eq(agent_resume(ag), 0);
 	agent_destroy(ag);
 	pvtimer_area_destroy(area);
 	free(r);
