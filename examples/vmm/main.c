@@ -32,6 +32,7 @@
 #endif
 
 #define EXIT_SKIP 77
+#define CPU_AUTO (-2)
 #define PV_GSI 1
 
 static const char *const stat_names[] = {
@@ -88,14 +89,15 @@ static void usage(void)
 		"  --max-us N          longest deadline from arm (2000)\n"
 		"  --config LIST       plain,exitless (both)\n"
 		"  --inject irqfd|msi  how the agent injects (irqfd)\n"
-		"  --agent-mode dedicated|adaptive  (dedicated)\n"
+		"  --agent-mode dedicated|adaptive  (dedicated; adaptive when\n"
+		"                      only one CPU is allowed)\n"
 		"  --idle-policy NAME  libidlepoll policy in the guest (smart)\n"
 		"  --halt-cost-us N    idlepoll's halt cost H (100: a trap into\n"
 		"                      emulated ring 0 ~50 us + a wake-up 15-60 us)\n"
 		"  --poll-slack-us N   polling may run this far past the deadline (100)\n"
 		"  --margin-us N       pvtimer margin (5)\n"
-		"  --vcpu-cpu N        host CPU of the vCPU thread (0)\n"
-		"  --agent-cpu N       host CPU of the agent (1; -1: any)\n"
+		"  --vcpu-cpu N        host CPU of the vCPU thread (first allowed)\n"
+		"  --agent-cpu N       host CPU of the agent (second allowed; -1: any)\n"
 		"  --seed N            deadline sequence (1)\n"
 		"  --timeout S         watchdog (120)\n"
 		"  --guest PATH        payload (%s)\n"
@@ -138,7 +140,8 @@ static void parse(int argc, char **argv, struct opts *o)
 			    .configs = 3, .idle_policy = IDLEPOLL_POLICY_SMART,
 			    .halt_cost_ns = 100000, .poll_slack_ns = 100000,
 			    .seed = 1, .margin_ns = 5000, .timeout_s = 120,
-			    .vcpu_cpu = 0, .agent_cpu = 1,
+			    .vcpu_cpu = CPU_AUTO, .agent_cpu = CPU_AUTO,
+			    .adaptive = -1,
 			    .guest = VMM_GUEST_PATH };
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -291,11 +294,39 @@ static void pin_self(int cpu)
 {
 	cpu_set_t set;
 
+	if (cpu < 0)
+		return;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set) < 0)
 		fprintf(stderr, "exitless-vmm: cannot pin the vCPU to CPU %d: %s\n",
 			cpu, strerror(errno));
+}
+
+/* Defaults from the CPUs we may run on (CI containers restrict them): the
+ * vCPU on the first, the agent on the second. With a single CPU a spinning
+ * agent would take the vCPU's CPU away, so it sleeps (adaptive). */
+static void place(struct opts *o)
+{
+	cpu_set_t set;
+	int first = -1, second = -1;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+		for (int i = 0; i < CPU_SETSIZE && second < 0; i++) {
+			if (!CPU_ISSET(i, &set))
+				continue;
+			if (first < 0)
+				first = i;
+			else
+				second = i;
+		}
+	}
+	if (o->vcpu_cpu == CPU_AUTO)
+		o->vcpu_cpu = first;
+	if (o->agent_cpu == CPU_AUTO)
+		o->agent_cpu = second >= 0 && second != o->vcpu_cpu ? second : -1;
+	if (o->adaptive < 0)
+		o->adaptive = o->agent_cpu < 0;
 }
 
 /* Everything that can fail because KVM here is missing or unusable exits
@@ -668,6 +699,7 @@ int main(int argc, char **argv)
 	int have[VMM_CFG_COUNT], rc, bad = 0;
 
 	parse(argc, argv, &c.o);
+	place(&c.o);
 	setup(&c);
 	pin_self(c.o.vcpu_cpu);
 	alarm_mask(SIG_BLOCK); /* agent_new() may start threads */
