@@ -494,9 +494,17 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Samples are guest-written: in floating point so that no value, however
+ * wild, overflows (UBSan builds run this). */
 static int64_t tsc_to_ns(const struct ctx *c, int64_t t)
 {
-	return t * 1000000 / (int64_t)c->tsc_khz;
+	double ns = (double)t * 1e6 / (double)c->tsc_khz;
+
+	if (ns > 9e18)
+		return INT64_MAX;
+	if (ns < -9e18)
+		return INT64_MIN;
+	return (int64_t)ns;
 }
 
 static void summarize(struct ctx *c, uint32_t cfg, struct result *r)
@@ -672,12 +680,17 @@ static void print_json(struct ctx *c, struct result *r, int have[2])
 		       ", \"pv_fired\": %" PRIu64 ", \"lapic_fired\": %" PRIu64
 		       ", \"early\": %" PRIu64
 		       ", \"late_p50_ns\": %" PRIu64 ", \"late_p99_ns\": %" PRIu64
-		       ", \"late_max_ns\": %" PRIu64 "}",
+		       ", \"late_max_ns\": %" PRIu64,
 		       r[i].k.tsc_wrmsr, r[i].k.eoi_wrmsr, r[i].k.hlt,
 		       r[i].k.traps, r[i].k.pv_arms, r[i].k.fallbacks,
 		       r[i].k.polled, r[i].k.handbacks, r[i].k.spurious,
 		       r[i].k.pv_fired, r[i].k.lapic_fired, r[i].k.early,
 		       r[i].p50_ns, r[i].p99_ns, r[i].max_ns);
+		printf(", \"fallback_reasons\": {");
+		for (int j = 1; j < 7; j++)
+			printf("%s\"%s\": %" PRIu64, j > 1 ? ", " : "",
+			       reason_names[j], r[i].k.reasons[j]);
+		printf("}}");
 		first = 0;
 	}
 	printf("}");
