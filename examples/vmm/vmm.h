@@ -7,7 +7,8 @@
  *   stats.c   KVM binary statistics (KVM_GET_STATS_FD)
  *   loader.c  the flat guest payload
  *   main.c    CLI, the two configurations, the agent, the report
- * Every function returns 0 or -errno; main.c decides what is fatal. */
+ * Functions that can fail return 0 or -errno and print nothing; main.c
+ * decides what is fatal and says so. */
 #ifndef EXITLESS_VMM_H
 #define EXITLESS_VMM_H
 

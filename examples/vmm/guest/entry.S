@@ -10,9 +10,10 @@
 _start:
 	/* The VMM left us in long mode on the kernel stack. */
 	call kmain
-	/* iretq into ring 3 with interrupts on */
+	/* iretq into ring 3 with interrupts on; umain starts as if called
+	 * (rsp = 8 mod 16), as the ABI expects at a function entry */
 	pushq $VMM_SEL_UDATA
-	pushq $VMM_USTACK_TOP
+	pushq $(VMM_USTACK_TOP - 8)
 	pushq $0x202
 	pushq $VMM_SEL_UCODE
 	leaq umain(%rip), %rax
