@@ -31,6 +31,11 @@
 #define VMM_GUEST_PATH "guest.bin"
 #endif
 
+_Static_assert(VMM_MAILBOX_GPA + sizeof(struct vmm_mailbox) <= VMM_KSTACK_BASE,
+	       "the mailbox runs into the kernel stacks");
+_Static_assert(sizeof(struct vmm_percpu) <= 256,
+	       "the per-vCPU block eats the kernel stack");
+
 #define EXIT_SKIP 77
 #define CPU_AUTO (-2)
 #define PV_GSI 1
@@ -52,26 +57,47 @@ struct opts {
 	uint32_t timers, min_us, max_us, configs, idle_policy;
 	uint64_t halt_cost_ns, poll_slack_ns, seed, margin_ns;
 	int json, inject_msi, adaptive, fifo, timeout_s, vcpu_cpu, agent_cpu;
+	int vcpus;
+	int cpus[VMM_VCPUS_MAX]; /* host CPU of each vCPU thread, -1: any */
 	const char *guest;
+};
+
+struct ctx;
+
+/* The CPUs the process may use, for an unpinned agent thread. */
+static cpu_set_t allowed_set;
+
+/* What a vCPU thread hands to vcpu_run()'s port callback. */
+struct vcpu_ctx {
+	struct ctx *c;
+	int idx;
+	int rc; /* vcpu_run()'s result */
+	pthread_t thread;
 };
 
 struct ctx {
 	struct opts o;
 	struct vmm vmm;
-	struct vcpu vcpu;
-	struct stats stats;
+	struct vcpu vcpu[VMM_VCPUS_MAX];
+	struct stats stats[VMM_VCPUS_MAX];
+	struct vcpu_ctx vc[VMM_VCPUS_MAX];
 	struct pvtimer_area *area;
 	struct agent *agent;
 	struct vmm_mailbox *mb;
 	uint32_t tsc_khz;
-	int efd;
+	int efd[VMM_VCPUS_MAX];
+	/* lock: the vCPU threads' port writes (console, phases) */
+	pthread_mutex_t lock;
 	int agent_running;
-	uint64_t before[VMM_CFG_COUNT][NSTATS], after[VMM_CFG_COUNT][NSTATS];
+	int begun[VMM_CFG_COUNT], ended[VMM_CFG_COUNT];
+	uint64_t before[VMM_VCPUS_MAX][VMM_CFG_COUNT][NSTATS];
+	uint64_t after[VMM_VCPUS_MAX][VMM_CFG_COUNT][NSTATS];
 	int ran[VMM_CFG_COUNT];
 	struct agent_stats agent_stats;
 	char line[256];
 	size_t line_len;
-	uint32_t guest_status;
+	uint32_t guest_status[VMM_VCPUS_MAX];
+	int done[VMM_VCPUS_MAX];
 };
 
 static void die(const char *what, int err)
@@ -84,7 +110,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: exitless-vmm [options]\n"
-		"  --timers N          timers per configuration (1000)\n"
+		"  --timers N          timers per configuration per vCPU (1000)\n"
+		"  --vcpus N           1 or 2 vCPUs running the workload together (1)\n"
 		"  --min-us N          shortest deadline from arm (50)\n"
 		"  --max-us N          longest deadline from arm (2000)\n"
 		"  --config LIST       plain,exitless (both)\n"
@@ -96,8 +123,9 @@ static void usage(void)
 		"                      emulated ring 0 ~50 us + a wake-up 15-60 us)\n"
 		"  --poll-slack-us N   polling may run this far past the deadline (100)\n"
 		"  --margin-us N       pvtimer margin (5)\n"
-		"  --vcpu-cpu N        host CPU of the vCPU thread (first allowed)\n"
-		"  --agent-cpu N       host CPU of the agent (second allowed; -1: any)\n"
+		"  --vcpu-cpu N        host CPU of vCPU 0 (first allowed; others follow)\n"
+		"  --agent-cpu N       host CPU of the agent (next allowed CPU no vCPU\n"
+		"                      uses; -1 or none left: any, adaptive mode)\n"
 		"  --seed N            deadline sequence (1)\n"
 		"  --timeout S         watchdog (120)\n"
 		"  --guest PATH        payload (%s)\n"
@@ -131,7 +159,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		{ "vcpu-cpu", 1, 0, 'v' },   { "agent-cpu", 1, 0, 'A' },
 		{ "seed", 1, 0, 'S' },       { "timeout", 1, 0, 'T' },
 		{ "guest", 1, 0, 'G' },      { "json", 0, 0, 'j' },
-		{ "fifo", 0, 0, 'F' },
+		{ "fifo", 0, 0, 'F' },       { "vcpus", 1, 0, 'n' },
 		{ "help", 0, 0, '?' },       { 0, 0, 0, 0 },
 	};
 	int c, p;
@@ -141,7 +169,7 @@ static void parse(int argc, char **argv, struct opts *o)
 			    .halt_cost_ns = 100000, .poll_slack_ns = 100000,
 			    .seed = 1, .margin_ns = 5000, .timeout_s = 120,
 			    .vcpu_cpu = CPU_AUTO, .agent_cpu = CPU_AUTO,
-			    .adaptive = -1,
+			    .adaptive = -1, .vcpus = 1,
 			    .guest = VMM_GUEST_PATH };
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -179,38 +207,63 @@ static void parse(int argc, char **argv, struct opts *o)
 		case 'G': o->guest = optarg; break;
 		case 'j': o->json = 1; break;
 		case 'F': o->fifo = 1; break;
+		case 'n': o->vcpus = (int)num(optarg, "--vcpus"); break;
 		default: usage(); exit(c == '?' ? 1 : 0);
 		}
 	}
-	if (optind != argc || !o->timers || !o->configs ||
+	if (optind != argc || !o->timers || !o->configs || o->vcpus < 1 ||
+	    o->vcpus > VMM_VCPUS_MAX ||
 	    o->max_us < o->min_us || !o->min_us || o->max_us > 10000000) {
 		usage();
 		exit(1);
 	}
 }
 
-/* ---- watchdog: a lost timer leaves the guest halted for ever ------------ */
+/* ---- stopping the vCPUs: the watchdog (a lost timer leaves the guest
+ * halted for ever) and errors (the other vCPU may wait at a rendezvous) -- */
 
-static struct kvm_run *volatile watchdog_run;
-static volatile sig_atomic_t watchdog_fired;
+static struct kvm_run *volatile stop_runs[VMM_VCPUS_MAX];
+static pthread_t stop_threads[VMM_VCPUS_MAX];
+static volatile int stop_nthreads;
+static volatile sig_atomic_t watchdog_fired, stopping;
+
+/* Async-signal-safe: KVM_RUN returns -EINTR at once when entered after
+ * immediate_exit is set; SIGUSR1 interrupts one already running. */
+static void stop_all(void)
+{
+	pthread_t self = pthread_self();
+
+	for (int i = 0; i < VMM_VCPUS_MAX; i++)
+		if (stop_runs[i])
+			stop_runs[i]->immediate_exit = 1;
+	if (__atomic_exchange_n(&stopping, 1, __ATOMIC_ACQ_REL))
+		return;
+	for (int i = 0; i < stop_nthreads; i++)
+		if (!pthread_equal(stop_threads[i], self))
+			pthread_kill(stop_threads[i], SIGUSR1);
+}
 
 static void on_alarm(int sig)
 {
 	(void)sig;
 	watchdog_fired = 1;
-	/* KVM_RUN returns -EINTR now, or at once if entered after this */
-	if (watchdog_run)
-		watchdog_run->immediate_exit = 1;
+	stop_all();
 }
 
-/* Helper threads (the agent's) must not take SIGALRM: only the vCPU thread
- * can turn it into an exit from KVM_RUN. */
+static void on_usr1(int sig)
+{
+	(void)sig; /* its only job is to interrupt KVM_RUN */
+}
+
+/* Helper threads (the agent's) must not take these signals: only a vCPU
+ * thread can turn them into an exit from KVM_RUN. */
 static void alarm_mask(int how)
 {
 	sigset_t s;
 
 	sigemptyset(&s);
 	sigaddset(&s, SIGALRM);
+	sigaddset(&s, SIGUSR1);
 	pthread_sigmask(how, &s, NULL);
 }
 
@@ -227,7 +280,11 @@ static void console_byte(struct ctx *c, char ch)
 	c->line_len = 0;
 }
 
-static int phase(struct ctx *c, uint32_t v)
+/* A vCPU's phase marker, under c->lock. The agent starts with the first
+ * vCPU entering the exitless phase and stops after the last one left it
+ * (the guest meets at a rendezvous around each phase). Each vCPU's KVM
+ * counters are read by its own thread at its own markers. */
+static int phase(struct ctx *c, int idx, uint32_t v)
 {
 	uint32_t cfg = v & ~VMM_PHASE_END;
 	int rc;
@@ -235,20 +292,36 @@ static int phase(struct ctx *c, uint32_t v)
 	if (cfg >= VMM_CFG_COUNT)
 		return -EPROTO;
 	if (!(v & VMM_PHASE_END)) {
-		if (cfg == VMM_CFG_EXITLESS) {
+		if (cfg == VMM_CFG_EXITLESS && !c->agent_running &&
+		    c->begun[cfg] == 0) {
+			cpu_set_t mine;
+			int widen = c->o.agent_cpu < 0 &&
+				    CPU_COUNT(&allowed_set) > 0 &&
+				    sched_getaffinity(0, sizeof(mine), &mine) == 0;
+
+			/* an unpinned agent thread inherits this pinned
+			 * vCPU thread's CPU: let it have them all */
+			if (widen)
+				sched_setaffinity(0, sizeof(allowed_set),
+						  &allowed_set);
 			alarm_mask(SIG_BLOCK);
 			rc = agent_start(c->agent);
 			alarm_mask(SIG_UNBLOCK);
+			if (widen)
+				sched_setaffinity(0, sizeof(mine), &mine);
 			if (rc)
 				return rc;
 			c->agent_running = 1;
 		}
+		c->begun[cfg]++;
 		/* after the agent started: its start-up is not the guest's */
-		return stats_read(&c->stats, c->before[cfg]);
+		return stats_read(&c->stats[idx], c->before[idx][cfg]);
 	}
-	rc = stats_read(&c->stats, c->after[cfg]);
+	rc = stats_read(&c->stats[idx], c->after[idx][cfg]);
 	if (rc)
 		return rc;
+	if (++c->ended[cfg] < c->o.vcpus)
+		return 0;
 	c->ran[cfg] = 1;
 	if (cfg == VMM_CFG_EXITLESS && c->agent_running) {
 		c->agent_stats.sz = sizeof(c->agent_stats);
@@ -260,9 +333,9 @@ static int phase(struct ctx *c, uint32_t v)
 	return rc;
 }
 
-static int on_io(void *opaque, uint16_t port, uint32_t value)
+static int on_io_locked(struct ctx *c, int idx, uint16_t port,
+			uint32_t value)
 {
-	struct ctx *c = opaque;
 	struct vmm_mailbox *mb = c->mb;
 
 	switch (port) {
@@ -270,9 +343,10 @@ static int on_io(void *opaque, uint16_t port, uint32_t value)
 		console_byte(c, (char)value);
 		return 0;
 	case VMM_PORT_PHASE:
-		return phase(c, value);
+		return phase(c, idx, value);
 	case VMM_PORT_DONE:
-		c->guest_status = value;
+		c->guest_status[idx] = value;
+		c->done[idx] = 1;
 		return 1;
 	case VMM_PORT_FATAL:
 		fprintf(stderr,
@@ -286,6 +360,17 @@ static int on_io(void *opaque, uint16_t port, uint32_t value)
 			port);
 		return -EPROTO;
 	}
+}
+
+static int on_io(void *opaque, uint16_t port, uint32_t value)
+{
+	struct vcpu_ctx *vc = opaque;
+	int rc;
+
+	pthread_mutex_lock(&vc->c->lock);
+	rc = on_io_locked(vc->c, vc->idx, port, value);
+	pthread_mutex_unlock(&vc->c->lock);
+	return rc;
 }
 
 /* ---- set-up --------------------------------------------------------------- */
@@ -304,27 +389,50 @@ static void pin_self(int cpu)
 }
 
 /* Defaults from the CPUs we may run on (CI containers restrict them): the
- * vCPU on the first, the agent on the second. With a single CPU a spinning
- * agent would take the vCPU's CPU away, so it sleeps (adaptive). */
+ * vCPUs on the first ones, the agent on the next. With no CPU left for it
+ * a spinning agent would take a vCPU's CPU away, so it sleeps (adaptive)
+ * and is not pinned. */
+static int cpu_taken(const struct opts *o, int n, int cpu)
+{
+	for (int i = 0; i < n; i++)
+		if (o->cpus[i] == cpu)
+			return 1;
+	return 0;
+}
+
 static void place(struct opts *o)
 {
 	cpu_set_t set;
-	int first = -1, second = -1;
+	int allowed[CPU_SETSIZE], n = 0;
 
+	CPU_ZERO(&allowed_set);
 	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-		for (int i = 0; i < CPU_SETSIZE && second < 0; i++) {
-			if (!CPU_ISSET(i, &set))
-				continue;
-			if (first < 0)
-				first = i;
-			else
-				second = i;
+		allowed_set = set;
+		for (int i = 0; i < CPU_SETSIZE; i++)
+			if (CPU_ISSET(i, &set))
+				allowed[n++] = i;
+	}
+	for (int v = 0; v < o->vcpus; v++) {
+		o->cpus[v] = n ? allowed[v % n] : -1;
+		if (v == 0 && o->vcpu_cpu != CPU_AUTO)
+			o->cpus[v] = o->vcpu_cpu;
+		for (int j = 0; v > 0 && j < n; j++) {
+			if (!cpu_taken(o, v, allowed[j])) {
+				o->cpus[v] = allowed[j];
+				break;
+			}
 		}
 	}
-	if (o->vcpu_cpu == CPU_AUTO)
-		o->vcpu_cpu = first;
-	if (o->agent_cpu == CPU_AUTO)
-		o->agent_cpu = second >= 0 && second != o->vcpu_cpu ? second : -1;
+	o->vcpu_cpu = o->cpus[0];
+	if (o->agent_cpu == CPU_AUTO) {
+		o->agent_cpu = -1;
+		for (int j = 0; j < n; j++) {
+			if (!cpu_taken(o, o->vcpus, allowed[j])) {
+				o->agent_cpu = allowed[j];
+				break;
+			}
+		}
+	}
 	if (o->adaptive < 0)
 		o->adaptive = o->agent_cpu < 0;
 }
@@ -379,17 +487,20 @@ static void setup(struct ctx *c)
 			strerror(-rc));
 		exit(1);
 	}
-	rc = vcpu_create(&c->vmm, 0, &c->vcpu);
-	if (rc)
-		die("KVM_CREATE_VCPU", -rc);
-	c->tsc_khz = vcpu_tsc_khz(&c->vcpu);
+	for (int i = 0; i < c->o.vcpus; i++) {
+		rc = vcpu_create(&c->vmm, i, &c->vcpu[i]);
+		if (rc)
+			die("KVM_CREATE_VCPU", -rc);
+	}
+	c->tsc_khz = vcpu_tsc_khz(&c->vcpu[0]);
 	if (!c->tsc_khz)
 		die("KVM_GET_TSC_KHZ", EINVAL);
 
-	/* The pvtimer area: a sealed memfd the library makes, one slot,
-	 * mapped as a second memory slot right after RAM. */
+	/* The pvtimer area: a sealed memfd the library makes, one slot per
+	 * vCPU, mapped as a second memory slot right after RAM. */
 	{
-		PVTIMER_AREA_OPTS(ao, .slot_count = 1, .tsc_khz = c->tsc_khz,
+		PVTIMER_AREA_OPTS(ao, .slot_count = (uint32_t)c->o.vcpus,
+				  .tsc_khz = c->tsc_khz,
 				  .margin_tsc = c->o.margin_ns * c->tsc_khz /
 						1000000,
 				  .features = PVTIMER_F_FIRED_TSC);
@@ -404,16 +515,21 @@ static void setup(struct ctx *c)
 		die("mapping the pvtimer area", -rc);
 	pv.area_pages = (uint32_t)(pvtimer_area_bytes(c->area) /
 				   PVTIMER_ABI_PAGE_SIZE);
-	rc = vcpu_setup(&c->vmm, &c->vcpu, entry, &pv);
-	if (rc == -ENOTSUP) {
-		fprintf(stderr, "exitless-vmm: no x2APIC or TSC-deadline timer\n");
-		exit(EXIT_SKIP);
+	for (int i = 0; i < c->o.vcpus; i++) {
+		pv.slot = (uint32_t)i; /* each vCPU learns its own slot */
+		rc = vcpu_setup(&c->vmm, &c->vcpu[i], entry, &pv);
+		if (rc == -ENOTSUP) {
+			fprintf(stderr, "exitless-vmm: no x2APIC or "
+					"TSC-deadline timer\n");
+			exit(EXIT_SKIP);
+		}
+		if (rc)
+			die("vCPU set-up", -rc);
+		rc = stats_open(&c->stats[i], c->vcpu[i].fd, stat_names,
+				NSTATS);
+		if (rc)
+			die("KVM_GET_STATS_FD", -rc);
 	}
-	if (rc)
-		die("vCPU set-up", -rc);
-	rc = stats_open(&c->stats, c->vcpu.fd, stat_names, NSTATS);
-	if (rc)
-		die("KVM_GET_STATS_FD", -rc);
 
 	c->mb = mem_gpa(&c->vmm, VMM_MAILBOX_GPA, sizeof(*c->mb));
 	c->mb->magic = VMM_MAILBOX_MAGIC;
@@ -428,7 +544,9 @@ static void setup(struct ctx *c)
 	c->mb->poll_slack_ns = c->o.poll_slack_ns;
 	c->mb->seed = c->o.seed;
 	c->mb->samples_gpa = VMM_SAMPLES_GPA;
-	c->mb->samples_max = (VMM_RAM_SIZE - VMM_SAMPLES_GPA) / 8 / VMM_CFG_COUNT;
+	c->mb->vcpus = (uint32_t)c->o.vcpus;
+	c->mb->samples_max = (VMM_RAM_SIZE - VMM_SAMPLES_GPA) / 8 /
+			     VMM_CFG_COUNT / (uint32_t)c->o.vcpus;
 	if (c->o.timers > c->mb->samples_max) {
 		fprintf(stderr, "exitless-vmm: at most %" PRIu64 " timers\n",
 			c->mb->samples_max);
@@ -454,16 +572,11 @@ static void setup_agent(struct ctx *c)
 		ao.cpu_policy = AGENT_CPU_FIXED;
 		ao.cpu = c->o.agent_cpu;
 	}
-	if (c->o.inject_msi) {
-		inj.kind = AGENT_INJ_MSI;
-		inj.fd = c->vmm.vm;
-		inj.msi_address = 0xfee00000u | ((uint32_t)c->vcpu.id << 12);
-	} else {
-		rc = irq_msi_irqfd(&c->vmm, PV_GSI, (uint32_t)c->vcpu.id,
-				   VMM_VEC_PVTIMER, &c->efd);
+	if (!c->o.inject_msi) {
+		rc = irq_msi_irqfds(&c->vmm, PV_GSI, (uint32_t)c->o.vcpus,
+				    VMM_VEC_PVTIMER, c->efd);
 		if (rc)
 			die("irqfd", -rc);
-		inj.fd = c->efd;
 	}
 	/* guest and host TSC agree here (offset 0, KVM-HERE.md) */
 	rc = pvtimer_tsc_map_init(&map, c->tsc_khz, c->tsc_khz, 0);
@@ -472,8 +585,17 @@ static void setup_agent(struct ctx *c)
 	if (rc)
 		die("agent_new", -rc);
 	rc = agent_attach_area(c->agent, c->area, &map, NULL);
-	if (!rc)
-		rc = agent_bind_slot(c->agent, 0, 0, &inj);
+	/* slot i belongs to vCPU i, whose APIC ID is i */
+	for (int i = 0; !rc && i < c->o.vcpus; i++) {
+		if (c->o.inject_msi) {
+			inj.kind = AGENT_INJ_MSI;
+			inj.fd = c->vmm.vm;
+			inj.msi_address = 0xfee00000u | ((uint32_t)i << 12);
+		} else {
+			inj.fd = c->efd[i];
+		}
+		rc = agent_bind_slot(c->agent, 0, (uint32_t)i, &inj);
+	}
 	if (rc)
 		die("agent set-up", -rc);
 }
@@ -507,25 +629,49 @@ static int64_t tsc_to_ns(const struct ctx *c, int64_t t)
 	return (int64_t)ns;
 }
 
+/* One configuration over all vCPUs: counters summed, samples pooled. */
 static void summarize(struct ctx *c, uint32_t cfg, struct result *r)
 {
-	int64_t *s = mem_gpa(&c->vmm, VMM_SAMPLES_GPA + 8ull * c->mb->samples_max * cfg,
-			     8ull * c->o.timers);
-	uint64_t n;
+	uint64_t total = 0, *sum = (uint64_t *)&r->k;
+	int64_t *all;
 
-	memcpy(&r->k, &c->mb->cfg[cfg], sizeof(r->k));
-	for (size_t i = 0; i < NSTATS; i++)
-		r->kvm[i] = c->after[cfg][i] == UINT64_MAX ?
-				    UINT64_MAX :
-				    c->after[cfg][i] - c->before[cfg][i];
-	n = r->k.timers < c->o.timers ? r->k.timers : c->o.timers;
-	r->lost = c->o.timers - n;
-	if (!n)
-		return;
-	qsort(s, n, sizeof(*s), cmp_i64);
-	r->p50_ns = (uint64_t)tsc_to_ns(c, s[n / 2]);
-	r->p99_ns = (uint64_t)tsc_to_ns(c, s[n * 99 / 100 < n ? n * 99 / 100 : n - 1]);
-	r->max_ns = (uint64_t)tsc_to_ns(c, s[n - 1]);
+	all = calloc((size_t)c->o.vcpus * c->o.timers, sizeof(*all));
+	if (!all)
+		die("summary", ENOMEM);
+	for (int v = 0; v < c->o.vcpus; v++) {
+		struct vmm_counters k;
+		const uint64_t *add = (const uint64_t *)&k;
+		int64_t *s = mem_gpa(&c->vmm,
+				     VMM_SAMPLES_GPA +
+					     8ull * c->mb->samples_max *
+						     ((uint64_t)v * VMM_CFG_COUNT + cfg),
+				     8ull * c->o.timers);
+		uint64_t n;
+
+		/* guest-written: copy once, then trust only the copy */
+		memcpy(&k, &c->mb->cfg[v][cfg], sizeof(k));
+		for (size_t i = 0; i < sizeof(k) / sizeof(uint64_t); i++)
+			sum[i] += add[i];
+		for (size_t i = 0; i < NSTATS; i++) {
+			if (c->after[v][cfg][i] == UINT64_MAX ||
+			    r->kvm[i] == UINT64_MAX)
+				r->kvm[i] = UINT64_MAX;
+			else
+				r->kvm[i] += c->after[v][cfg][i] -
+					     c->before[v][cfg][i];
+		}
+		n = k.timers < c->o.timers ? k.timers : c->o.timers;
+		memcpy(all + total, s, n * sizeof(*s));
+		total += n;
+	}
+	r->lost = (uint64_t)c->o.vcpus * c->o.timers - total;
+	if (total) {
+		qsort(all, total, sizeof(*all), cmp_i64);
+		r->p50_ns = (uint64_t)tsc_to_ns(c, all[total / 2]);
+		r->p99_ns = (uint64_t)tsc_to_ns(c, all[total * 99 / 100]);
+		r->max_ns = (uint64_t)tsc_to_ns(c, all[total - 1]);
+	}
+	free(all);
 }
 
 static uint64_t guest_exit_ops(const struct vmm_counters *k)
@@ -587,9 +733,16 @@ static double pct(uint64_t a, uint64_t b)
 
 static void print_table(struct ctx *c, struct result *r, int have[2])
 {
-	printf("exitless-vmm: 1 vCPU on CPU %d, %u timers per configuration, "
-	       "deadlines %u-%u us, TSC %u kHz\n",
-	       c->o.vcpu_cpu, c->o.timers, c->o.min_us, c->o.max_us,
+	char cpus[32];
+
+	if (c->o.vcpus > 1)
+		snprintf(cpus, sizeof(cpus), "s on CPUs %d,%d", c->o.cpus[0],
+			 c->o.cpus[1]);
+	else
+		snprintf(cpus, sizeof(cpus), " on CPU %d", c->o.cpus[0]);
+	printf("exitless-vmm: %d vCPU%s, %u timers per configuration per "
+	       "vCPU, deadlines %u-%u us, TSC %u kHz\n",
+	       c->o.vcpus, cpus, c->o.timers, c->o.min_us, c->o.max_us,
 	       c->tsc_khz);
 	printf("  exitless: agent %s%s on CPU %d, inject %s, idlepoll %s "
 	       "(H %" PRIu64 " us)\n",
@@ -659,9 +812,10 @@ static void print_json(struct ctx *c, struct result *r, int have[2])
 {
 	int first = 1;
 
-	printf("{\"timers\": %u, \"min_us\": %u, \"max_us\": %u, "
-	       "\"tsc_khz\": %u, \"configs\": {",
-	       c->o.timers, c->o.min_us, c->o.max_us, c->tsc_khz);
+	printf("{\"vcpus\": %d, \"timers\": %u, \"min_us\": %u, "
+	       "\"max_us\": %u, \"tsc_khz\": %u, \"configs\": {",
+	       c->o.vcpus, c->o.timers, c->o.min_us, c->o.max_us,
+	       c->tsc_khz);
 	for (int i = 0; i < 2; i++) {
 		if (!have[i])
 			continue;
@@ -704,25 +858,78 @@ static void print_json(struct ctx *c, struct result *r, int have[2])
 	printf("}\n");
 }
 
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu_ctx *vc = arg;
+	struct ctx *c = vc->c;
+
+	/* created while the signals were blocked for the agent's sake */
+	alarm_mask(SIG_UNBLOCK);
+	vc->rc = vcpu_run(&c->vcpu[vc->idx], on_io, vc);
+	if (vc->rc)
+		stop_all(); /* the others may wait for us at a rendezvous */
+	return NULL;
+}
+
+/* vCPU 0 runs on the main thread, the others on threads pinned through
+ * their attributes (a thread inherits its creator's pinning). */
+static void start_vcpu_threads(struct ctx *c)
+{
+	for (int i = 0; i < c->o.vcpus; i++) {
+		c->vc[i] = (struct vcpu_ctx){ .c = c, .idx = i };
+		stop_runs[i] = c->vcpu[i].run;
+	}
+	stop_threads[0] = pthread_self();
+	for (int i = 1; i < c->o.vcpus; i++) {
+		pthread_attr_t attr;
+		int rc = pthread_attr_init(&attr);
+
+		if (!rc && c->o.cpus[i] >= 0) {
+			cpu_set_t set;
+
+			CPU_ZERO(&set);
+			CPU_SET(c->o.cpus[i], &set);
+			rc = pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+		}
+		if (!rc)
+			rc = pthread_create(&c->vc[i].thread, &attr, vcpu_thread,
+					    &c->vc[i]);
+		pthread_attr_destroy(&attr);
+		if (rc)
+			die("vCPU thread", rc);
+		stop_threads[i] = c->vc[i].thread;
+	}
+	__atomic_store_n(&stop_nthreads, c->o.vcpus, __ATOMIC_RELEASE);
+}
+
 int main(int argc, char **argv)
 {
-	static struct ctx c = { .efd = -1, .agent_stats = { .cpu = -1 } };
+	static struct ctx c = { .efd = { -1, -1 },
+				.agent_stats = { .cpu = -1 },
+				.lock = PTHREAD_MUTEX_INITIALIZER };
 	struct sigaction sa = { .sa_handler = on_alarm };
+	struct sigaction su = { .sa_handler = on_usr1 };
 	struct result r[VMM_CFG_COUNT];
 	int have[VMM_CFG_COUNT], rc, bad = 0;
 
 	parse(argc, argv, &c.o);
 	place(&c.o);
 	setup(&c);
-	pin_self(c.o.vcpu_cpu);
 	alarm_mask(SIG_BLOCK); /* agent_new() may start threads */
 	setup_agent(&c);
+	/* no SA_RESTART: the point is to interrupt KVM_RUN */
+	sigaction(SIGALRM, &sa, NULL);
+	sigaction(SIGUSR1, &su, NULL);
+	pin_self(c.o.cpus[0]);
+	start_vcpu_threads(&c);
 	alarm_mask(SIG_UNBLOCK);
 
-	sigaction(SIGALRM, &sa, NULL);
-	watchdog_run = c.vcpu.run;
 	alarm((unsigned int)c.o.timeout_s);
-	rc = vcpu_run(&c.vcpu, on_io, &c);
+	c.vc[0].rc = vcpu_run(&c.vcpu[0], on_io, &c.vc[0]);
+	if (c.vc[0].rc)
+		stop_all();
+	for (int i = 1; i < c.o.vcpus; i++)
+		pthread_join(c.vc[i].thread, NULL);
 	alarm(0);
 	if (c.agent_running)
 		agent_stop(c.agent);
@@ -731,16 +938,26 @@ int main(int argc, char **argv)
 			"after %d s (a lost timer?)\n", c.o.timeout_s);
 		return 1;
 	}
-	if (rc == -EPROTO && c.vcpu.last_exit)
-		fprintf(stderr, "exitless-vmm: unexpected exit reason %u\n",
-			c.vcpu.last_exit);
-	if (rc)
-		die("KVM_RUN", -rc);
-	if (c.guest_status) {
-		fprintf(stderr, "exitless-vmm: guest failed (status %u)\n",
-			c.guest_status);
-		return 1;
+	for (int i = 0; i < c.o.vcpus; i++) {
+		rc = c.vc[i].rc;
+		if (rc == -EINTR && stopping)
+			continue; /* stopped because another vCPU failed */
+		if (rc == -EPROTO && c.vcpu[i].last_exit)
+			fprintf(stderr, "exitless-vmm: vCPU %d: unexpected exit "
+				"reason %u\n", i, c.vcpu[i].last_exit);
+		if (rc) {
+			fprintf(stderr, "exitless-vmm: vCPU %d: KVM_RUN: %s\n",
+				i, strerror(-rc));
+			return 1;
+		}
+		if (c.guest_status[i] || !c.done[i]) {
+			fprintf(stderr, "exitless-vmm: guest vCPU %d failed "
+				"(status %u)\n", i, c.guest_status[i]);
+			return 1;
+		}
 	}
+	if (stopping)
+		return 1;
 	for (uint32_t i = 0; i < VMM_CFG_COUNT; i++) {
 		have[i] = c.ran[i];
 		memset(&r[i], 0, sizeof(r[i]));
@@ -756,10 +973,12 @@ int main(int argc, char **argv)
 		print_table(&c, r, have);
 
 	agent_destroy(c.agent);
-	if (c.efd >= 0)
-		close(c.efd);
-	stats_close(&c.stats);
-	vcpu_destroy(&c.vcpu);
+	for (int i = 0; i < c.o.vcpus; i++) {
+		if (c.efd[i] >= 0)
+			close(c.efd[i]);
+		stats_close(&c.stats[i]);
+		vcpu_destroy(&c.vcpu[i]);
+	}
 	pvtimer_area_destroy(c.area);
 	mem_destroy(&c.vmm);
 	close(c.vmm.vm);

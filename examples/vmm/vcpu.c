@@ -15,6 +15,7 @@
 #include "vmm.h"
 
 #define CPUID_MAX_ENT 512
+#define GDT_ENTRIES (5 + 2 * VMM_VCPUS_MAX)
 #define PV_BASE PVTIMER_CPUID_SIGNATURE_LEAF_DEFAULT
 #define APIC_BASE_BSP (1ull << 8)
 #define APIC_BASE_EXTD (1ull << 10) /* x2APIC: EOI is one wrmsr, no MMIO */
@@ -108,26 +109,34 @@ out:
 	return rc;
 }
 
-static void write_gdt_tss(struct vmm *vmm)
+/* The GDT is shared; each vCPU has its own TSS (its own rsp0: the bottom
+ * of its kernel stack holds its per-vCPU block). Rewriting the GDT for
+ * every vCPU writes the same bytes. */
+static void write_gdt_tss(struct vmm *vmm, int id)
 {
-	uint64_t *gdt = mem_gpa(vmm, VMM_GDT_GPA, 8 * 8);
-	unsigned char *tss = mem_gpa(vmm, VMM_TSS_GPA, 104);
-	uint64_t base = VMM_TSS_GPA, rsp0 = VMM_KSTACK_TOP, limit = 103;
+	uint64_t *gdt = mem_gpa(vmm, VMM_GDT_GPA, GDT_ENTRIES * 8);
+	unsigned char *tss = mem_gpa(vmm, VMM_TSS_GPA(id), 104);
+	uint64_t rsp0 = VMM_KSTACK_TOP(id), limit = 103;
 
 	gdt[0] = 0;
 	gdt[1] = 0x00af9a000000ffffull; /* 0x08 ring 0 code, L=1 */
 	gdt[2] = 0x00cf92000000ffffull; /* 0x10 ring 0 data */
 	gdt[3] = 0x00cff2000000ffffull; /* 0x18 ring 3 data */
 	gdt[4] = 0x00affa000000ffffull; /* 0x20 ring 3 code, L=1 */
-	/* 0x28: 64-bit TSS, 16 bytes; the CPU loads rsp0 from it on every
-	 * interrupt taken in ring 3 */
-	gdt[5] = (limit & 0xffff) | ((base & 0xffffff) << 16) |
-		 (0x89ull << 40) | (((limit >> 16) & 0xf) << 48) |
-		 (((base >> 24) & 0xff) << 56);
-	gdt[6] = base >> 32;
+	/* 0x28 + 16 i: 64-bit TSS of vCPU i, 16 bytes; the CPU loads rsp0
+	 * from it on every interrupt taken in ring 3 */
+	for (int i = 0; i < VMM_VCPUS_MAX; i++) {
+		uint64_t base = VMM_TSS_GPA(i);
+
+		gdt[5 + 2 * i] = (limit & 0xffff) | ((base & 0xffffff) << 16) |
+				 (0x89ull << 40) |
+				 (((limit >> 16) & 0xf) << 48) |
+				 (((base >> 24) & 0xff) << 56);
+		gdt[6 + 2 * i] = base >> 32;
+	}
 	memset(tss, 0, 104);
 	memcpy(tss + 4, &rsp0, sizeof(rsp0));
-	/* I/O bitmap offset past the limit: no bitmap, IOPL decides */
+	/* I/O bitmap offset past the limit: no bitmap */
 	tss[102] = 104;
 }
 
@@ -151,18 +160,18 @@ static int setup_long_mode(struct vmm *vmm, struct vcpu *v)
 
 	if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
 		return -errno;
-	write_gdt_tss(vmm);
+	write_gdt_tss(vmm, v->id);
 	seg(&sr.cs, VMM_SEL_KCODE, 11, 1);
 	seg(&sr.ds, VMM_SEL_KDATA, 3, 0);
 	sr.es = sr.fs = sr.gs = sr.ss = sr.ds;
 	memset(&sr.tr, 0, sizeof(sr.tr));
-	sr.tr.base = VMM_TSS_GPA;
+	sr.tr.base = VMM_TSS_GPA(v->id);
 	sr.tr.limit = 103;
-	sr.tr.selector = VMM_SEL_TSS;
+	sr.tr.selector = VMM_SEL_TSS(v->id);
 	sr.tr.type = 11; /* 64-bit TSS, busy */
 	sr.tr.present = 1;
 	sr.gdt.base = VMM_GDT_GPA;
-	sr.gdt.limit = 7 * 8 - 1;
+	sr.gdt.limit = GDT_ENTRIES * 8 - 1;
 	sr.idt.base = 0;
 	sr.idt.limit = 0;
 	sr.cr0 = 0x80010033; /* PG WP NE ET MP PE */
@@ -199,10 +208,17 @@ int vcpu_setup(struct vmm *vmm, struct vcpu *v, uint64_t entry,
 {
 	struct kvm_regs regs = {
 		.rip = entry,
-		.rsp = VMM_KSTACK_TOP,
+		.rsp = VMM_KSTACK_TOP(v->id),
+		.rdi = (uint64_t)v->id, /* _start passes it to umain() */
 		.rflags = 0x2,
 	};
+	/* with the in-kernel irqchip an AP waits for INIT/SIPI; we set its
+	 * whole state ourselves, so let it run */
+	struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_RUNNABLE };
 	int rc;
+
+	if (v->id >= VMM_VCPUS_MAX)
+		return -EINVAL;
 
 	rc = setup_cpuid(vmm, v, pv);
 	if (!rc)
@@ -210,6 +226,8 @@ int vcpu_setup(struct vmm *vmm, struct vcpu *v, uint64_t entry,
 	if (!rc)
 		rc = setup_lapic(v);
 	if (!rc && ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+		rc = -errno;
+	if (!rc && v->id != 0 && ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0)
 		rc = -errno;
 	return rc;
 }

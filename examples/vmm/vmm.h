@@ -44,8 +44,8 @@ void mem_destroy(struct vmm *vmm);
 
 /* irq.c */
 int irq_init(struct vmm *vmm);
-int irq_msi_irqfd(struct vmm *vmm, uint32_t gsi, uint32_t apic_id,
-		  uint8_t vector, int *efd);
+int irq_msi_irqfds(struct vmm *vmm, uint32_t first_gsi, uint32_t count,
+		   uint8_t vector, int *efds);
 int irq_signal_msi(struct vmm *vmm, uint32_t apic_id, uint8_t vector);
 
 /* vcpu.c */

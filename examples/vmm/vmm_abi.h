@@ -14,14 +14,24 @@
  * the pvtimer area is a second slot backed by its own memfd. The page
  * tables identity-map the first GiB with 2 MiB pages, all user-accessible,
  * so ring 3 reaches the mailbox, its samples and the pvtimer area. */
+#define VMM_VCPUS_MAX 2
 #define VMM_GDT_GPA 0x1000
-#define VMM_TSS_GPA 0x2000
+#define VMM_TSS_GPA(id) (0x2000 + 0x80 * (id))
 #define VMM_PML4_GPA 0x3000
 #define VMM_PDPT_GPA 0x4000
 #define VMM_PD_GPA 0x5000
 #define VMM_MAILBOX_GPA 0x8000
-#define VMM_KSTACK_TOP 0x20000 /* ring 0 stack (TSS.rsp0 too) */
-#define VMM_USTACK_TOP 0x40000 /* ring 3 stack */
+/* vCPU i's ring-0 stack is the 64 KiB at VMM_KSTACK_BASE + i * 64 KiB; its
+ * lowest bytes hold the vCPU's struct vmm_percpu, so the interrupt stubs
+ * find it from rsp with one `and` (no GS base, no per-vCPU IDT). The stack
+ * top is also TSS.rsp0. */
+#define VMM_KSTACK_BASE 0x10000
+#define VMM_KSTACK_SIZE 0x10000
+#define VMM_KSTACK_TOP(id) (VMM_KSTACK_BASE + VMM_KSTACK_SIZE * ((id) + 1))
+#define VMM_PERCPU_GPA(id) (VMM_KSTACK_BASE + VMM_KSTACK_SIZE * (id))
+/* vCPU i's ring-3 stack: 64 KiB below VMM_USTACK_BASE + (i + 1) * 64 KiB */
+#define VMM_USTACK_BASE 0x40000
+#define VMM_USTACK_SIZE 0x10000
 #define VMM_PAYLOAD_GPA 0x100000
 #define VMM_PAYLOAD_MAX 0x100000 /* payload + bss end below 2 MiB */
 #define VMM_SAMPLES_GPA 0x200000
@@ -33,7 +43,14 @@
 #define VMM_SEL_KDATA 0x10
 #define VMM_SEL_UDATA 0x1b /* 0x18 | RPL 3 */
 #define VMM_SEL_UCODE 0x23 /* 0x20 | RPL 3 */
-#define VMM_SEL_TSS 0x28
+#define VMM_SEL_TSS(id) (0x28 + 16 * (id)) /* 16-byte descriptors */
+
+/* struct vmm_percpu offsets, for the stubs in entry.S */
+#define VMM_PCPU_SEQ 0
+#define VMM_PCPU_LAPIC_COUNT 8
+#define VMM_PCPU_PV_COUNT 16
+#define VMM_PCPU_LAPIC_TSC 24
+#define VMM_PCPU_PV_TSC 32
 
 /* Vectors. */
 #define VMM_VEC_PVTIMER 0x41
@@ -58,7 +75,7 @@
 /* Trap numbers: ring 3 executes `ud2` with the number in rax and the
  * argument in rdi; the #UD handler performs the privileged operation. */
 #define VMM_TRAP_TSC_DEADLINE 1 /* wrmsr IA32_TSC_DEADLINE, rdi */
-#define VMM_TRAP_HALT 2 /* hlt unless irq_seq != rdi; rax = 1 if halted */
+#define VMM_TRAP_HALT 2 /* hlt unless percpu seq != rdi; rax = 1 if halted */
 #define VMM_TRAP_OUT 3  /* outl: port in rdi bits 47..32, value in 31..0 */
 /* cpuid leaf rdi (subleaf 0): rax = ebx:eax, rdx = edx:ecx. A trap because
  * ring-3 CPUID on this nested KVM is answered by the outer hypervisor
@@ -68,6 +85,16 @@
 #ifndef __ASSEMBLER__
 /* Fallback reasons are PVTIMER_GUEST_FALLBACK_* (1..6). */
 #define VMM_REASONS 8
+
+/** Per vCPU, at VMM_PERCPU_GPA(id): written by the interrupt stubs, read
+ * by that vCPU's ring 3. */
+struct vmm_percpu {
+	uint64_t seq;         /* +1 per timer interrupt: the halt race check */
+	uint64_t lapic_count; /* LAPIC timer interrupts */
+	uint64_t pv_count;    /* pvtimer interrupts */
+	uint64_t lapic_tsc;   /* TSC at the last LAPIC timer interrupt */
+	uint64_t pv_tsc;      /* TSC at the last pvtimer interrupt */
+};
 
 /** What the guest did in one configuration; written by the guest only. */
 struct vmm_counters {
@@ -103,11 +130,15 @@ struct vmm_mailbox {
 	uint64_t halt_cost_ns;
 	uint64_t poll_slack_ns; /* how far past the deadline polling may go */
 	uint64_t seed;
-	uint64_t samples_gpa; /* int64 lateness (TSC) per timer, per config */
-	uint64_t samples_max; /* entries per config */
-	uint64_t reserved0[6];
+	uint64_t samples_gpa; /* int64 lateness (TSC) per timer; array
+			       * (vcpu * VMM_CFG_COUNT + cfg) */
+	uint64_t samples_max; /* entries per (vCPU, config) array */
+	uint32_t vcpus;       /* vCPUs running the workload together */
+	uint32_t reserved1;
+	uint64_t reserved0[5];
 	/* guest-written from here */
-	struct vmm_counters cfg[VMM_CFG_COUNT];
+	uint32_t barrier[16]; /* arrivals per rendezvous point */
+	struct vmm_counters cfg[VMM_VCPUS_MAX][VMM_CFG_COUNT];
 	uint64_t fatal_vector;
 	uint64_t fatal_word0; /* error code or rip, as pushed */
 	uint64_t fatal_word1;
@@ -117,6 +148,6 @@ struct vmm_mailbox {
 #endif /* !__ASSEMBLER__ */
 
 #define VMM_MAILBOX_MAGIC 0x584d4d56u /* "VMMX" */
-#define VMM_MAILBOX_VERSION 1u
+#define VMM_MAILBOX_VERSION 2u
 
 #endif /* EXITLESS_VMM_ABI_H */

@@ -8,16 +8,22 @@
 	.section .text.entry, "ax"
 	.globl _start
 _start:
-	/* The VMM left us in long mode on the kernel stack. */
+	/* The VMM left us in long mode on this vCPU's kernel stack, with
+	 * the vCPU index in rdi. */
+	movq %rdi, %rbx
 	call kmain
-	/* iretq into ring 3 with interrupts on; umain starts as if called
-	 * (rsp = 8 mod 16), as the ABI expects at a function entry */
+	/* iretq into umain(index) in ring 3 with interrupts on; it starts
+	 * as if called (rsp = 8 mod 16), as the ABI expects */
+	leaq 1(%rbx), %rax
+	shlq $16, %rax /* * VMM_USTACK_SIZE */
+	addq $(VMM_USTACK_BASE - 8), %rax
 	pushq $VMM_SEL_UDATA
-	pushq $(VMM_USTACK_TOP - 8)
+	pushq %rax
 	pushq $0x202
 	pushq $VMM_SEL_UCODE
 	leaq umain(%rip), %rax
 	pushq %rax
+	movq %rbx, %rdi
 	iretq
 
 	.text
@@ -48,19 +54,22 @@ trap_ud:
 	iretq
 
 /* Timer interrupts: stamp the arrival TSC first (that is the lateness the
- * VMM reports), count, EOI through the x2APIC MSR. */
+ * VMM reports), count, EOI through the x2APIC MSR. The vCPU's counters sit
+ * at the bottom of its 64 KiB kernel stack, which rsp points into. */
 .macro TIMER_IRQ name, tsc, count
 	.globl \name
 \name:
 	pushq %rax
 	pushq %rdx
 	rdtsc
+	pushq %rcx
 	shlq $32, %rdx
 	orq %rdx, %rax
-	movq %rax, \tsc(%rip)
-	incq \count(%rip)
-	incq irq_seq(%rip)
-	pushq %rcx
+	movq %rsp, %rcx
+	andq $-VMM_KSTACK_SIZE, %rcx
+	movq %rax, \tsc(%rcx)
+	incq \count(%rcx)
+	incq VMM_PCPU_SEQ(%rcx)
 	movl $0x80b, %ecx
 	xorl %eax, %eax
 	xorl %edx, %edx
@@ -70,8 +79,8 @@ trap_ud:
 	popq %rax
 	iretq
 .endm
-	TIMER_IRQ irq_lapic, irq_lapic_tsc, irq_lapic_count
-	TIMER_IRQ irq_pv, irq_pv_tsc, irq_pv_count
+	TIMER_IRQ irq_lapic, VMM_PCPU_LAPIC_TSC, VMM_PCPU_LAPIC_COUNT
+	TIMER_IRQ irq_pv, VMM_PCPU_PV_TSC, VMM_PCPU_PV_COUNT
 
 	.globl irq_spurious
 irq_spurious:

@@ -22,10 +22,6 @@
 
 #define MSR_TSC_DEADLINE 0x6e0u
 
-/* Written by the interrupt stubs in entry.S, read by ring 3. One vCPU, so
- * a volatile load is enough; the stubs run on the same CPU. */
-volatile uint64_t irq_seq, irq_lapic_count, irq_pv_count;
-volatile uint64_t irq_lapic_tsc, irq_pv_tsc;
 
 /* The compiler may emit calls to these even when freestanding. */
 void *memset(void *d, int c, size_t n);
@@ -69,7 +65,7 @@ struct trap_frame {
 void kmain(void);
 void trap_dispatch(struct trap_frame *f);
 void fatal_record(const uint64_t *frame);
-void umain(void);
+void umain(uint64_t id);
 
 extern void trap_ud(void), irq_lapic(void), irq_pv(void), irq_spurious(void);
 extern void fatal_0(void), fatal_1(void), fatal_2(void), fatal_3(void),
@@ -128,10 +124,15 @@ static inline void wrmsr(uint32_t msr, uint64_t v)
 
 /* The #UD handler: ring 3's system call. Interrupts are off here (interrupt
  * gate), which is what makes the halt race-free: an interrupt that came
- * after ring 3 read irq_seq has already bumped it, and one that comes later
+ * after ring 3 read the per-vCPU seq has already bumped it, and one that comes later
  * is taken right after `sti; hlt` (sti's one-instruction shadow). */
 void trap_dispatch(struct trap_frame *f)
 {
+	/* the frame is on this vCPU's kernel stack: its per-vCPU block is
+	 * at the bottom (vmm_abi.h) */
+	volatile struct vmm_percpu *pc =
+		(struct vmm_percpu *)((uintptr_t)f & ~(uintptr_t)(VMM_KSTACK_SIZE - 1));
+
 	f->rip += 2; /* skip the ud2 */
 	switch (f->rax) {
 	case VMM_TRAP_TSC_DEADLINE:
@@ -139,7 +140,7 @@ void trap_dispatch(struct trap_frame *f)
 		f->rax = 0;
 		break;
 	case VMM_TRAP_HALT:
-		if (irq_seq != f->rdi) {
+		if (pc->seq != f->rdi) {
 			f->rax = 0;
 			break;
 		}
@@ -235,6 +236,7 @@ static void done(uint32_t code)
 
 struct run {
 	volatile struct vmm_mailbox *mb;
+	volatile struct vmm_percpu *pc; /* this vCPU's interrupt counters */
 	struct vmm_counters *k;
 	int64_t *out;
 	uint64_t rng;
@@ -282,30 +284,42 @@ static void phase(uint32_t cfg, uint32_t what)
 	outl(VMM_PORT_PHASE, what | cfg);
 }
 
+/* All vCPUs meet here (ring 3 spin, no exit), so that they run each
+ * configuration at the same time and the VMM's counters per phase hold
+ * only that phase. Point k is used once. */
+static void rendezvous(struct run *r, uint32_t k)
+{
+	uint32_t *b = (uint32_t *)&r->mb->barrier[k];
+
+	__atomic_add_fetch(b, 1, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(b, __ATOMIC_ACQUIRE) < r->mb->vcpus)
+		__builtin_ia32_pause();
+}
+
 static void run_plain(struct run *r)
 {
 	uint32_t n = r->mb->timers;
-	uint64_t irq0 = rd(&irq_lapic_count) + rd(&irq_pv_count);
+	uint64_t irq0 = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count);
 
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t delta = rand_delta(r);
-		uint64_t lapic0 = rd(&irq_lapic_count);
+		uint64_t lapic0 = rd(&r->pc->lapic_count);
 		uint64_t deadline = rdtsc() + delta;
 
 		arm_lapic(r, deadline);
 		for (;;) {
-			uint64_t seq = rd(&irq_seq);
+			uint64_t seq = rd(&r->pc->seq);
 
-			if (rd(&irq_lapic_count) != lapic0)
+			if (rd(&r->pc->lapic_count) != lapic0)
 				break;
 			halt(r, seq);
 		}
-		r->out[i] = (int64_t)(rd(&irq_lapic_tsc) - deadline);
+		r->out[i] = (int64_t)(rd(&r->pc->lapic_tsc) - deadline);
 		r->k->fallbacks++; /* every timer is a hardware timer here */
 		r->k->lapic_fired++;
 		r->k->timers++;
 	}
-	r->k->eoi_wrmsr = rd(&irq_lapic_count) + rd(&irq_pv_count) - irq0;
+	r->k->eoi_wrmsr = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count) - irq0;
 }
 
 static void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c,
@@ -365,9 +379,9 @@ static int pv_check(struct run *r, struct pv_wait *w)
 	uint64_t pv;
 	int rc;
 
-	if (w->hw && rd(&irq_lapic_count) != w->lapic0)
+	if (w->hw && rd(&r->pc->lapic_count) != w->lapic0)
 		return 1;
-	pv = rd(&irq_pv_count);
+	pv = rd(&r->pc->pv_count);
 	if (pv == w->pv_seen)
 		return 0;
 	w->pv_seen = pv;
@@ -387,7 +401,7 @@ static int pv_check(struct run *r, struct pv_wait *w)
 	}
 }
 
-static int run_exitless(struct run *r)
+static int run_exitless(struct run *r, uint32_t slot_want)
 {
 	static unsigned char ipmem[16384] __attribute__((aligned(64)));
 	struct pvtimer_guest g;
@@ -396,7 +410,9 @@ static int run_exitless(struct run *r)
 	uint64_t gpa, irq0;
 	int rc;
 
-	if (discover(&gpa, &slot, &pages) || slot == PVTIMER_CPUID_NO_SLOT) {
+	/* the slot index comes from this vCPU's own CPUID (KVM_SET_CPUID2
+	 * is per vCPU); it must be the one the VMM bound for us */
+	if (discover(&gpa, &slot, &pages) || slot != slot_want) {
 		puts_("guest: no pvtimer area in CPUID\n");
 		return -1;
 	}
@@ -437,14 +453,14 @@ static int run_exitless(struct run *r)
 		       rdtsc() < until)
 			__builtin_ia32_pause();
 	}
-	irq0 = rd(&irq_lapic_count) + rd(&irq_pv_count);
+	irq0 = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count);
 	for (uint32_t i = 0; i < n; i++) {
 		struct pv_wait w = { .g = &g };
 		uint64_t delta = rand_delta(r), t0, t1, window, poll_end;
 		int fired = 0, polled = 0;
 
-		w.lapic0 = rd(&irq_lapic_count);
-		w.pv_seen = rd(&irq_pv_count);
+		w.lapic0 = rd(&r->pc->lapic_count);
+		w.pv_seen = rd(&r->pc->pv_count);
 		w.deadline = rdtsc() + delta;
 		rc = pvtimer_guest_arm(&g, w.deadline);
 		if (rc != PVTIMER_GUEST_PV)
@@ -472,7 +488,7 @@ static int run_exitless(struct run *r)
 				if (rc != PVTIMER_GUEST_PV)
 					fall_back(r, &w, rc);
 			}
-			seq = rd(&irq_seq);
+			seq = rd(&r->pc->seq);
 			if ((fired = pv_check(r, &w)))
 				break;
 			halt(r, seq);
@@ -487,57 +503,71 @@ static int run_exitless(struct run *r)
 		if (fired == 1) {
 			r->k->lapic_fired++;
 			pvtimer_guest_cancel(&g);
-			r->out[i] = (int64_t)(rd(&irq_lapic_tsc) - w.deadline);
+			r->out[i] = (int64_t)(rd(&r->pc->lapic_tsc) - w.deadline);
 		} else {
 			r->k->pv_fired++;
 			if (w.hw)
 				arm_lapic(r, 0);
-			r->out[i] = (int64_t)(rd(&irq_pv_tsc) - w.deadline);
+			r->out[i] = (int64_t)(rd(&r->pc->pv_tsc) - w.deadline);
 		}
 		if (r->out[i] < 0)
 			r->k->early++;
 		r->k->timers++;
 	}
-	r->k->eoi_wrmsr = rd(&irq_lapic_count) + rd(&irq_pv_count) - irq0;
+	r->k->eoi_wrmsr = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count) - irq0;
 	return 0;
 }
 
-void umain(void)
+void umain(uint64_t id)
 {
 	volatile struct vmm_mailbox *mb =
 		(struct vmm_mailbox *)(uintptr_t)VMM_MAILBOX_GPA;
 	struct run r = { .mb = mb };
+	uint32_t point = 0;
 
 	if (mb->magic != VMM_MAILBOX_MAGIC ||
 	    mb->version != VMM_MAILBOX_VERSION || !mb->tsc_khz ||
-	    mb->timers > mb->samples_max || mb->max_us < mb->min_us)
+	    mb->timers > mb->samples_max || mb->max_us < mb->min_us ||
+	    !mb->vcpus || mb->vcpus > VMM_VCPUS_MAX || id >= mb->vcpus)
 		done(1);
-	puts_("guest: ring 3 up, ");
-	putu(mb->timers);
-	puts_(" timers per configuration\n");
+	if (id == 0) {
+		puts_("guest: ring 3 up, ");
+		putu(mb->vcpus);
+		puts_(" vCPU(s), ");
+		putu(mb->timers);
+		puts_(" timers per configuration per vCPU\n");
+	}
+	r.pc = (struct vmm_percpu *)(uintptr_t)VMM_PERCPU_GPA(id);
 	r.khz = mb->tsc_khz;
-	r.rng = mb->seed | 1;
+	/* each vCPU its own deadline sequence, the same in every config */
+	r.rng = (mb->seed + 0x9e3779b97f4a7c15ull * id) | 1;
 	r.min_tsc = mb->min_us * r.khz / 1000;
 	r.span_tsc = (mb->max_us - mb->min_us) * r.khz / 1000;
 
 	for (uint32_t cfg = 0; cfg < VMM_CFG_COUNT; cfg++) {
+		uint64_t rng = r.rng;
 		int rc = 0;
 
 		if (!(mb->configs & (1u << cfg)))
 			continue;
-		r.k = (struct vmm_counters *)&mb->cfg[cfg];
+		r.k = (struct vmm_counters *)&mb->cfg[id][cfg];
 		r.out = (int64_t *)(uintptr_t)(mb->samples_gpa +
-					       8ull * mb->samples_max * cfg);
+					       8ull * mb->samples_max *
+						       (id * VMM_CFG_COUNT + cfg));
+		rendezvous(&r, point++);
 		phase(cfg, VMM_PHASE_BEGIN);
 		r.base_tsc = rdtsc();
 		if (cfg == VMM_CFG_PLAIN)
 			run_plain(&r);
 		else
-			rc = run_exitless(&r);
+			rc = run_exitless(&r, (uint32_t)id);
 		phase(cfg, VMM_PHASE_END);
+		rendezvous(&r, point++);
+		r.rng = rng; /* same deadlines in the next configuration */
 		if (rc)
 			done(2);
 	}
-	puts_("guest: done\n");
+	if (id == 0)
+		puts_("guest: done\n");
 	done(0);
 }
