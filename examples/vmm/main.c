@@ -744,11 +744,15 @@ static void print_table(struct ctx *c, struct result *r, int have[2])
 	       "vCPU, deadlines %u-%u us, TSC %u kHz\n",
 	       c->o.vcpus, cpus, c->o.timers, c->o.min_us, c->o.max_us,
 	       c->tsc_khz);
-	printf("  exitless: agent %s%s on CPU %d, inject %s, idlepoll %s "
+	if (c->o.agent_cpu >= 0)
+		snprintf(cpus, sizeof(cpus), "on CPU %d", c->o.agent_cpu);
+	else
+		snprintf(cpus, sizeof(cpus), "unpinned");
+	printf("  exitless: agent %s%s %s, inject %s, idlepoll %s "
 	       "(H %" PRIu64 " us)\n",
 	       c->o.adaptive ? "adaptive" : "dedicated",
 	       c->agent_stats.sched_applied && c->o.fifo ? " SCHED_FIFO" : "",
-	       c->agent_stats.cpu,
+	       cpus,
 	       c->o.inject_msi ? "KVM_SIGNAL_MSI" : "irqfd",
 	       idlepoll_policy_name(c->o.idle_policy),
 	       c->o.halt_cost_ns / 1000);
