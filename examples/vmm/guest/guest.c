@@ -1,0 +1,573 @@
+/* SPDX-License-Identifier: MIT */
+/* The guest payload of exitless-vmm: a tiny 64-bit kernel whose ring 0 only
+ * installs an IDT and performs privileged operations on request, and whose
+ * ring 3 runs the timer workload in two configurations:
+ *
+ *  plain:    arm the LAPIC TSC-deadline timer and hlt, both through a ud2
+ *            trap (ring 3 cannot wrmsr or hlt);
+ *  exitless: arm the pvtimer slot with pvtimer_guest_arm() (plain stores in
+ *            user-mapped memory, no exit), poll for the window libidlepoll
+ *            chooses, then halt through the trap; LAPIC timer only when the
+ *            fallback rule says so.
+ *
+ * Ring 0 is emulated on this KVM (~1 us per instruction), so it does as
+ * little as possible; ring 3 runs natively. Freestanding: no libc. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include <exitless/idlepoll.h>
+#include <exitless/pvtimer_guest.h>
+
+#include "../vmm_abi.h"
+
+#define MSR_TSC_DEADLINE 0x6e0u
+
+
+/* The compiler may emit calls to these even when freestanding. */
+void *memset(void *d, int c, size_t n);
+void *memcpy(void *d, const void *s, size_t n);
+void *memset(void *d, int c, size_t n)
+{
+	unsigned char *p = d;
+
+	while (n--)
+		*p++ = (unsigned char)c;
+	return d;
+}
+
+void *memcpy(void *d, const void *s, size_t n)
+{
+	unsigned char *p = d;
+	const unsigned char *q = s;
+
+	while (n--)
+		*p++ = *q++;
+	return d;
+}
+
+/* ---- ring 0 ------------------------------------------------------------ */
+
+struct idt_gate {
+	uint16_t off0;
+	uint16_t sel;
+	uint8_t ist;
+	uint8_t type; /* 0x8e: present, DPL 0, 64-bit interrupt gate */
+	uint16_t off1;
+	uint32_t off2;
+	uint32_t zero;
+};
+
+struct trap_frame {
+	uint64_t rax, rcx, rdx, rsi, rdi, r8, r9, r10, r11;
+	uint64_t rip, cs, rflags, rsp, ss;
+};
+
+void kmain(void);
+void trap_dispatch(struct trap_frame *f);
+void fatal_record(const uint64_t *frame);
+void umain(uint64_t id);
+
+extern void trap_ud(void), irq_lapic(void), irq_pv(void), irq_spurious(void);
+extern void fatal_0(void), fatal_1(void), fatal_2(void), fatal_3(void),
+	fatal_4(void), fatal_5(void), fatal_7(void), fatal_8(void),
+	fatal_9(void), fatal_10(void), fatal_11(void), fatal_12(void),
+	fatal_13(void), fatal_14(void), fatal_15(void), fatal_16(void),
+	fatal_17(void), fatal_18(void), fatal_19(void), fatal_20(void),
+	fatal_21(void);
+
+static struct idt_gate idt[256] __attribute__((aligned(16)));
+
+static void (*const exc_stubs[22])(void) = {
+	fatal_0,  fatal_1,  fatal_2,  fatal_3,  fatal_4,  fatal_5,
+	trap_ud,  fatal_7,  fatal_8,  fatal_9,  fatal_10, fatal_11,
+	fatal_12, fatal_13, fatal_14, fatal_15, fatal_16, fatal_17,
+	fatal_18, fatal_19, fatal_20, fatal_21,
+};
+
+static void set_gate(unsigned int v, void (*fn)(void))
+{
+	uint64_t a = (uint64_t)(uintptr_t)fn;
+
+	idt[v].off0 = (uint16_t)a;
+	idt[v].sel = VMM_SEL_KCODE;
+	idt[v].type = 0x8e;
+	idt[v].off1 = (uint16_t)(a >> 16);
+	idt[v].off2 = (uint32_t)(a >> 32);
+}
+
+/* Ring 0 set-up: only the IDT. The VMM built the GDT, TSS, page tables and
+ * programmed the LAPIC (x2APIC, LVT timer in TSC-deadline mode). Gates
+ * left empty are not present: a stray vector faults loudly (#GP → fatal). */
+void kmain(void)
+{
+	struct {
+		uint16_t limit;
+		uint64_t base;
+	} __attribute__((packed)) idtr = { sizeof(idt) - 1,
+					   (uint64_t)(uintptr_t)idt };
+
+	for (unsigned int v = 0; v < 22; v++)
+		set_gate(v, exc_stubs[v]);
+	set_gate(VMM_VEC_LAPIC, irq_lapic);
+	set_gate(VMM_VEC_PVTIMER, irq_pv);
+	set_gate(VMM_VEC_SPURIOUS, irq_spurious);
+	__asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr"
+			 :
+			 : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
+			 : "memory");
+}
+
+/* The #UD handler: ring 3's system call. Interrupts are off here (interrupt
+ * gate), which is what makes the halt race-free: an interrupt that came
+ * after ring 3 read the per-vCPU seq has already bumped it, and one that comes later
+ * is taken right after `sti; hlt` (sti's one-instruction shadow). */
+void trap_dispatch(struct trap_frame *f)
+{
+	/* the frame is on this vCPU's kernel stack: its per-vCPU block is
+	 * at the bottom (vmm_abi.h) */
+	volatile struct vmm_percpu *pc =
+		(struct vmm_percpu *)((uintptr_t)f & ~(uintptr_t)(VMM_KSTACK_SIZE - 1));
+
+	f->rip += 2; /* skip the ud2 */
+	switch (f->rax) {
+	case VMM_TRAP_TSC_DEADLINE:
+		wrmsr(MSR_TSC_DEADLINE, f->rdi);
+		f->rax = 0;
+		break;
+	case VMM_TRAP_HALT:
+		if (pc->seq != f->rdi) {
+			f->rax = 0;
+			break;
+		}
+		__asm__ volatile("sti; hlt; cli" ::: "memory");
+		f->rax = 1;
+		break;
+	case VMM_TRAP_OUT:
+		__asm__ volatile("outl %0, %1"
+				 :
+				 : "a"((uint32_t)f->rdi),
+				   "d"((uint16_t)(f->rdi >> 32)));
+		f->rax = 0;
+		break;
+	case VMM_TRAP_CPUID: {
+		uint32_t a, b, c, d;
+
+		__asm__ volatile("cpuid"
+				 : "=a"(a), "=b"(b), "=c"(c), "=d"(d)
+				 : "a"((uint32_t)f->rdi), "c"(0));
+		f->rax = ((uint64_t)b << 32) | a;
+		f->rdx = ((uint64_t)d << 32) | c;
+		break;
+	}
+	default:
+		f->rax = (uint64_t)-1;
+		break;
+	}
+}
+
+void fatal_record(const uint64_t *frame)
+{
+	volatile struct vmm_mailbox *mb =
+		(struct vmm_mailbox *)(uintptr_t)VMM_MAILBOX_GPA;
+
+	mb->fatal_vector = frame[0];
+	mb->fatal_word0 = frame[1];
+	mb->fatal_word1 = frame[2];
+	mb->fatal_word2 = frame[3];
+	__asm__ volatile("outb %%al, %%dx" : : "a"(0), "d"(VMM_PORT_FATAL));
+}
+
+/* ---- ring 3 ------------------------------------------------------------ */
+
+static inline uint64_t trap(uint64_t nr, uint64_t arg)
+{
+	uint64_t ret;
+
+	__asm__ volatile("ud2" : "=a"(ret) : "a"(nr), "D"(arg) : "memory", "cc");
+	return ret;
+}
+
+/* Port writes are rare (console, phase markers), so a trap each is fine. */
+static void outl(uint16_t port, uint32_t v)
+{
+	trap(VMM_TRAP_OUT, ((uint64_t)port << 32) | v);
+}
+
+static inline uint64_t rdtsc(void)
+{
+	return __builtin_ia32_rdtsc();
+}
+
+static inline uint64_t rd(volatile uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static void puts_(const char *s)
+{
+	while (*s)
+		outl(VMM_PORT_CONSOLE, (uint8_t)*s++);
+}
+
+static void putu(uint64_t v)
+{
+	char b[24];
+	int i = 23;
+
+	b[i] = 0;
+	do {
+		b[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	puts_(b + i);
+}
+
+static void done(uint32_t code)
+{
+	outl(VMM_PORT_DONE, code);
+	for (;;) /* the VMM never resumes us after DONE */
+		__builtin_ia32_pause();
+}
+
+struct run {
+	volatile struct vmm_mailbox *mb;
+	volatile struct vmm_percpu *pc; /* this vCPU's interrupt counters */
+	struct vmm_counters *k;
+	int64_t *out;
+	uint64_t rng;
+	uint64_t khz;
+	uint64_t base_tsc;
+	uint64_t min_tsc, span_tsc;
+};
+
+static uint64_t next_rand(struct run *r)
+{
+	/* xorshift64*: good enough for deadlines, no division or FP */
+	r->rng ^= r->rng >> 12;
+	r->rng ^= r->rng << 25;
+	r->rng ^= r->rng >> 27;
+	return r->rng * 0x2545f4914f6cdd1dull;
+}
+
+static uint64_t rand_delta(struct run *r)
+{
+	return r->min_tsc + (r->span_tsc ? next_rand(r) % r->span_tsc : 0);
+}
+
+/* ns since the phase began: relative, so tsc*1e6 cannot overflow. */
+static uint64_t tsc_ns(const struct run *r, uint64_t tsc)
+{
+	return (tsc - r->base_tsc) * 1000000ull / r->khz;
+}
+
+static void arm_lapic(struct run *r, uint64_t deadline)
+{
+	r->k->tsc_wrmsr++;
+	r->k->traps++;
+	trap(VMM_TRAP_TSC_DEADLINE, deadline);
+}
+
+static void halt(struct run *r, uint64_t seq)
+{
+	r->k->traps++;
+	if (trap(VMM_TRAP_HALT, seq))
+		r->k->hlt++;
+}
+
+static void phase(uint32_t cfg, uint32_t what)
+{
+	outl(VMM_PORT_PHASE, what | cfg);
+}
+
+/* All vCPUs meet here (ring 3 spin, no exit), so that they run each
+ * configuration at the same time and the VMM's counters per phase hold
+ * only that phase. Point k is used once. */
+static void rendezvous(struct run *r, uint32_t k)
+{
+	uint32_t *b = (uint32_t *)&r->mb->barrier[k];
+
+	__atomic_add_fetch(b, 1, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(b, __ATOMIC_ACQUIRE) < r->mb->vcpus)
+		__builtin_ia32_pause();
+}
+
+static void run_plain(struct run *r)
+{
+	uint32_t n = r->mb->timers;
+	uint64_t irq0 = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count);
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t delta = rand_delta(r);
+		uint64_t lapic0 = rd(&r->pc->lapic_count);
+		uint64_t deadline = rdtsc() + delta;
+
+		arm_lapic(r, deadline);
+		for (;;) {
+			uint64_t seq = rd(&r->pc->seq);
+
+			if (rd(&r->pc->lapic_count) != lapic0)
+				break;
+			halt(r, seq);
+		}
+		r->out[i] = (int64_t)(rd(&r->pc->lapic_tsc) - deadline);
+		r->k->fallbacks++; /* every timer is a hardware timer here */
+		r->k->lapic_fired++;
+		r->k->timers++;
+	}
+	r->k->eoi_wrmsr = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count) - irq0;
+}
+
+static void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c,
+		  uint32_t *d)
+{
+	uint64_t lo, hi;
+
+	__asm__ volatile("ud2"
+			 : "=a"(lo), "=d"(hi)
+			 : "a"((uint64_t)VMM_TRAP_CPUID), "D"((uint64_t)leaf)
+			 : "memory", "cc");
+	*a = (uint32_t)lo;
+	*b = (uint32_t)(lo >> 32);
+	*c = (uint32_t)hi;
+	*d = (uint32_t)(hi >> 32);
+}
+
+/* CPUID discovery, docs/pvtimer-abi.md §8. */
+static int discover(uint64_t *gpa, uint32_t *slot, uint32_t *pages)
+{
+	for (uint32_t k = 0; k < 256; k++) {
+		uint32_t leaf = 0x40000000u + 0x100u * k, a, b, c, d;
+
+		cpuid(leaf, &a, &b, &c, &d);
+		if (b != PVTIMER_CPUID_SIG_EBX || c != PVTIMER_CPUID_SIG_ECX ||
+		    d != PVTIMER_CPUID_SIG_EDX)
+			continue;
+		if (a < leaf + PVTIMER_CPUID_AREA_LEAF_OFFSET)
+			return -1;
+		cpuid(leaf + PVTIMER_CPUID_AREA_LEAF_OFFSET, &a, &b, &c, &d);
+		*gpa = ((uint64_t)b << 32) | (a & ~0xfffu);
+		*slot = c;
+		*pages = d;
+		return 0;
+	}
+	return -1;
+}
+
+struct pv_wait {
+	struct pvtimer_guest *g;
+	uint64_t deadline;
+	uint64_t lapic0, pv_seen;
+	int hw; /* the LAPIC timer holds the deadline */
+};
+
+static void fall_back(struct run *r, struct pv_wait *w, int reason)
+{
+	r->k->fallbacks++;
+	r->k->reasons[reason < VMM_REASONS ? reason : 0]++;
+	arm_lapic(r, w->deadline);
+	w->hw = 1;
+}
+
+/* 0: still waiting; 1: the LAPIC timer fired; 2: the pvtimer fired. */
+static int pv_check(struct run *r, struct pv_wait *w)
+{
+	uint64_t pv;
+	int rc;
+
+	if (w->hw && rd(&r->pc->lapic_count) != w->lapic0)
+		return 1;
+	pv = rd(&r->pc->pv_count);
+	if (pv == w->pv_seen)
+		return 0;
+	w->pv_seen = pv;
+	switch (pvtimer_guest_on_interrupt(w->g)) {
+	case PVTIMER_GUEST_IRQ_EXPIRED:
+		return 2;
+	case PVTIMER_GUEST_IRQ_HANDBACK:
+		/* the host let go: re-arm, the rule now picks the LAPIC */
+		r->k->handbacks++;
+		rc = pvtimer_guest_arm(w->g, w->deadline);
+		if (rc != PVTIMER_GUEST_PV)
+			fall_back(r, w, rc);
+		return 0;
+	default:
+		r->k->spurious++;
+		return 0;
+	}
+}
+
+static int run_exitless(struct run *r, uint32_t slot_want)
+{
+	static unsigned char ipmem[16384] __attribute__((aligned(64)));
+	struct pvtimer_guest g;
+	struct idlepoll_cpu *ip;
+	uint32_t n = r->mb->timers, slot, pages;
+	uint64_t gpa, irq0;
+	int rc;
+
+	/* the slot index comes from this vCPU's own CPUID (KVM_SET_CPUID2
+	 * is per vCPU); it must be the one the VMM bound for us */
+	if (discover(&gpa, &slot, &pages) || slot != slot_want) {
+		puts_("guest: no pvtimer area in CPUID\n");
+		return -1;
+	}
+	rc = pvtimer_guest_init(&g, (void *)(uintptr_t)gpa,
+				(size_t)pages * PVTIMER_ABI_PAGE_SIZE, slot,
+				VMM_VEC_PVTIMER);
+	if (rc) {
+		puts_("guest: pvtimer_guest_init failed\n");
+		return -1;
+	}
+	{
+		IDLEPOLL_OPTS(o, .policy = r->mb->idle_policy,
+			      .halt_cost_ns = r->mb->halt_cost_ns);
+
+		if (idlepoll_cpu_size() > sizeof(ipmem) ||
+		    idlepoll_cpu_align() > 64)
+			rc = -1; /* grow ipmem */
+		else
+			rc = idlepoll_cpu_init(ipmem, sizeof(ipmem), &o, &ip);
+		if (rc) {
+			puts_("guest: idlepoll_cpu_init failed: ");
+			putu((uint64_t)-rc);
+			puts_(" ");
+			putu(idlepoll_cpu_size());
+			puts_("\n");
+			return -1;
+		}
+	}
+
+	/* The VMM starts the agent at our phase marker; its thread may take a
+	 * moment to publish ACTIVE. Arms before that fall back correctly, but
+	 * would measure start-up, not the steady state: wait up to 100 ms. */
+	{
+		uint64_t until = rdtsc() + 100 * r->khz;
+
+		while (!(__atomic_load_n(&g.hdr->host_flags, __ATOMIC_ACQUIRE) &
+			 PVTIMER_HOST_ACTIVE) &&
+		       rdtsc() < until)
+			__builtin_ia32_pause();
+	}
+	irq0 = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count);
+	for (uint32_t i = 0; i < n; i++) {
+		struct pv_wait w = { .g = &g };
+		uint64_t delta = rand_delta(r), t0, t1, window, poll_end;
+		int fired = 0, polled = 0;
+
+		w.lapic0 = rd(&r->pc->lapic_count);
+		w.pv_seen = rd(&r->pc->pv_count);
+		w.deadline = rdtsc() + delta;
+		rc = pvtimer_guest_arm(&g, w.deadline);
+		if (rc != PVTIMER_GUEST_PV)
+			fall_back(r, &w, rc);
+		else
+			r->k->pv_arms++;
+
+		/* Poll in ring 3 (native, no exit) for the window libidlepoll
+		 * picks; a timer wake-up may come a little after the deadline,
+		 * hence the slack past it. */
+		t0 = rdtsc();
+		window = idlepoll_select(ip, tsc_ns(r, t0),
+					 tsc_ns(r, w.deadline) +
+						 r->mb->poll_slack_ns);
+		poll_end = t0 + window * r->khz / 1000000ull;
+		while (!(fired = pv_check(r, &w)) && rdtsc() < poll_end)
+			__builtin_ia32_pause();
+		polled = fired != 0;
+		r->k->poll_ns += tsc_ns(r, rdtsc()) - tsc_ns(r, t0);
+		while (!fired) {
+			uint64_t seq;
+
+			if (!w.hw) {
+				rc = pvtimer_guest_before_halt(&g);
+				if (rc != PVTIMER_GUEST_PV)
+					fall_back(r, &w, rc);
+			}
+			seq = rd(&r->pc->seq);
+			if ((fired = pv_check(r, &w)))
+				break;
+			halt(r, seq);
+			fired = pv_check(r, &w);
+		}
+		t1 = rdtsc();
+		idlepoll_reflect(ip, tsc_ns(r, t1) - tsc_ns(r, t0), polled);
+		r->k->polled += (uint64_t)polled;
+
+		/* Whichever timer fired, the other must not fire into the
+		 * next round. A pv cancel is a store; a LAPIC one a trap. */
+		if (fired == 1) {
+			r->k->lapic_fired++;
+			pvtimer_guest_cancel(&g);
+			r->out[i] = (int64_t)(rd(&r->pc->lapic_tsc) - w.deadline);
+		} else {
+			r->k->pv_fired++;
+			if (w.hw)
+				arm_lapic(r, 0);
+			r->out[i] = (int64_t)(rd(&r->pc->pv_tsc) - w.deadline);
+		}
+		if (r->out[i] < 0)
+			r->k->early++;
+		r->k->timers++;
+	}
+	r->k->eoi_wrmsr = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count) - irq0;
+	return 0;
+}
+
+void umain(uint64_t id)
+{
+	volatile struct vmm_mailbox *mb =
+		(struct vmm_mailbox *)(uintptr_t)VMM_MAILBOX_GPA;
+	struct run r = { .mb = mb };
+	uint32_t point = 0;
+
+	if (mb->magic != VMM_MAILBOX_MAGIC ||
+	    mb->version != VMM_MAILBOX_VERSION || !mb->tsc_khz ||
+	    mb->timers > mb->samples_max || mb->max_us < mb->min_us ||
+	    !mb->vcpus || mb->vcpus > VMM_VCPUS_MAX || id >= mb->vcpus)
+		done(1);
+	if (id == 0) {
+		puts_("guest: ring 3 up, ");
+		putu(mb->vcpus);
+		puts_(" vCPU(s), ");
+		putu(mb->timers);
+		puts_(" timers per configuration per vCPU\n");
+	}
+	r.pc = (struct vmm_percpu *)(uintptr_t)VMM_PERCPU_GPA(id);
+	r.khz = mb->tsc_khz;
+	/* each vCPU its own deadline sequence, the same in every config */
+	r.rng = (mb->seed + 0x9e3779b97f4a7c15ull * id) | 1;
+	r.min_tsc = mb->min_us * r.khz / 1000;
+	r.span_tsc = (mb->max_us - mb->min_us) * r.khz / 1000;
+
+	for (uint32_t cfg = 0; cfg < VMM_CFG_COUNT; cfg++) {
+		uint64_t rng = r.rng;
+		int rc = 0;
+
+		if (!(mb->configs & (1u << cfg)))
+			continue;
+		r.k = (struct vmm_counters *)&mb->cfg[id][cfg];
+		r.out = (int64_t *)(uintptr_t)(mb->samples_gpa +
+					       8ull * mb->samples_max *
+						       (id * VMM_CFG_COUNT + cfg));
+		rendezvous(&r, point++);
+		phase(cfg, VMM_PHASE_BEGIN);
+		r.base_tsc = rdtsc();
+		if (cfg == VMM_CFG_PLAIN)
+			run_plain(&r);
+		else
+			rc = run_exitless(&r, (uint32_t)id);
+		phase(cfg, VMM_PHASE_END);
+		rendezvous(&r, point++);
+		r.rng = rng; /* same deadlines in the next configuration */
+		if (rc)
+			done(2);
+	}
+	if (id == 0)
+		puts_("guest: done\n");
+	done(0);
+}

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/* The contract between exitless-vmm and its guest payload: the guest
+ * physical memory map, the I/O ports the guest talks through and the
+ * mailbox both sides read. Freestanding (the guest includes it), fixed-width
+ * types only, like the pvtimer ABI header. */
+#ifndef EXITLESS_VMM_ABI_H
+#define EXITLESS_VMM_ABI_H
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+#endif
+
+/* Guest physical memory map. Everything below RAM_SIZE is one memory slot;
+ * the pvtimer area is a second slot backed by its own memfd. The page
+ * tables identity-map the first GiB with 2 MiB pages, all user-accessible,
+ * so ring 3 reaches the mailbox, its samples and the pvtimer area. */
+#define VMM_VCPUS_MAX 2
+#define VMM_GDT_GPA 0x1000
+#define VMM_TSS_GPA(id) (0x2000 + 0x80 * (id))
+#define VMM_PML4_GPA 0x3000
+#define VMM_PDPT_GPA 0x4000
+#define VMM_PD_GPA 0x5000
+#define VMM_MAILBOX_GPA 0x8000
+/* vCPU i's ring-0 stack is the 64 KiB at VMM_KSTACK_BASE + i * 64 KiB; its
+ * lowest bytes hold the vCPU's struct vmm_percpu, so the interrupt stubs
+ * find it from rsp with one `and` (no GS base, no per-vCPU IDT). The stack
+ * top is also TSS.rsp0. */
+#define VMM_KSTACK_BASE 0x10000
+#define VMM_KSTACK_SIZE 0x10000
+#define VMM_KSTACK_TOP(id) (VMM_KSTACK_BASE + VMM_KSTACK_SIZE * ((id) + 1))
+#define VMM_PERCPU_GPA(id) (VMM_KSTACK_BASE + VMM_KSTACK_SIZE * (id))
+/* vCPU i's ring-3 stack: 64 KiB below VMM_USTACK_BASE + (i + 1) * 64 KiB */
+#define VMM_USTACK_BASE 0x40000
+#define VMM_USTACK_SIZE 0x10000
+#define VMM_PAYLOAD_GPA 0x100000
+#define VMM_PAYLOAD_MAX 0x100000 /* payload + bss end below 2 MiB */
+#define VMM_SAMPLES_GPA 0x200000
+#define VMM_RAM_SIZE 0x1000000 /* 16 MiB */
+#define VMM_AREA_GPA 0x1000000 /* pvtimer area, right after RAM */
+
+/* Selectors of the flat GDT the VMM builds. */
+#define VMM_SEL_KCODE 0x08
+#define VMM_SEL_KDATA 0x10
+#define VMM_SEL_UDATA 0x1b /* 0x18 | RPL 3 */
+#define VMM_SEL_UCODE 0x23 /* 0x20 | RPL 3 */
+#define VMM_SEL_TSS(id) (0x28 + 16 * (id)) /* 16-byte descriptors */
+
+/* struct vmm_percpu offsets, for the stubs in entry.S */
+#define VMM_PCPU_SEQ 0
+#define VMM_PCPU_LAPIC_COUNT 8
+#define VMM_PCPU_PV_COUNT 16
+#define VMM_PCPU_LAPIC_TSC 24
+#define VMM_PCPU_PV_TSC 32
+
+/* Vectors. */
+#define VMM_VEC_PVTIMER 0x41
+#define VMM_VEC_LAPIC 0xec
+#define VMM_VEC_SPURIOUS 0xff
+
+/* Ports. Ring 3 cannot reach them on this KVM (IOPL 3 is not honoured:
+ * `out` in ring 3 raises #GP), so ring 3 writes them through a trap. */
+#define VMM_PORT_CONSOLE 0x3f8 /* one byte of text */
+#define VMM_PORT_PHASE 0x500   /* VMM_PHASE_BEGIN|config or END|config */
+#define VMM_PORT_DONE 0x501    /* guest finished; value 0 = success */
+#define VMM_PORT_FATAL 0x502   /* unexpected exception; see mailbox */
+
+#define VMM_PHASE_BEGIN 0x00u
+#define VMM_PHASE_END 0x80u
+
+/* Configurations, in the order the guest runs them. */
+#define VMM_CFG_PLAIN 0u    /* LAPIC TSC-deadline + hlt, both via traps */
+#define VMM_CFG_EXITLESS 1u /* pvtimer + agent + idlepoll */
+#define VMM_CFG_COUNT 2u
+
+/* Trap numbers: ring 3 executes `ud2` with the number in rax and the
+ * argument in rdi; the #UD handler performs the privileged operation. */
+#define VMM_TRAP_TSC_DEADLINE 1 /* wrmsr IA32_TSC_DEADLINE, rdi */
+#define VMM_TRAP_HALT 2 /* hlt unless percpu seq != rdi; rax = 1 if halted */
+#define VMM_TRAP_OUT 3  /* outl: port in rdi bits 47..32, value in 31..0 */
+/* cpuid leaf rdi (subleaf 0): rax = ebx:eax, rdx = edx:ecx. A trap because
+ * ring-3 CPUID on this nested KVM is answered by the outer hypervisor
+ * (it returned this host's own CPUID, not the VMM's KVM_SET_CPUID2 table). */
+#define VMM_TRAP_CPUID 4
+
+#ifndef __ASSEMBLER__
+/* Fallback reasons are PVTIMER_GUEST_FALLBACK_* (1..6). */
+#define VMM_REASONS 8
+
+/** Per vCPU, at VMM_PERCPU_GPA(id): written by the interrupt stubs, read
+ * by that vCPU's ring 3. */
+struct vmm_percpu {
+	uint64_t seq;         /* +1 per timer interrupt: the halt race check */
+	uint64_t lapic_count; /* LAPIC timer interrupts */
+	uint64_t pv_count;    /* pvtimer interrupts */
+	uint64_t lapic_tsc;   /* TSC at the last LAPIC timer interrupt */
+	uint64_t pv_tsc;      /* TSC at the last pvtimer interrupt */
+};
+
+/** What the guest did in one configuration; written by the guest only. */
+struct vmm_counters {
+	uint64_t timers;       /* timers that fired and were recorded */
+	uint64_t tsc_wrmsr;    /* IA32_TSC_DEADLINE writes (each a trap) */
+	uint64_t eoi_wrmsr;    /* x2APIC EOI writes (one per interrupt) */
+	uint64_t hlt;          /* hlt instructions executed */
+	uint64_t traps;        /* ud2 traps into ring 0 */
+	uint64_t pv_arms;      /* arms the pvtimer path took */
+	uint64_t fallbacks;    /* timers that ended on the LAPIC timer */
+	uint64_t reasons[VMM_REASONS]; /* fallbacks per reason */
+	uint64_t polled;       /* waits that ended while polling */
+	uint64_t handbacks;    /* pvtimer interrupts meaning "re-arm" */
+	uint64_t spurious;     /* pvtimer interrupts of an old generation */
+	uint64_t poll_ns;      /* time spent polling */
+	uint64_t early;        /* interrupts seen before their deadline */
+	uint64_t pv_fired;     /* timers ended by the pvtimer interrupt */
+	uint64_t lapic_fired;  /* timers ended by the LAPIC timer */
+	uint64_t reserved[6];
+};
+
+/** At VMM_MAILBOX_GPA. The first block is written by the VMM before the
+ * vCPU starts, the rest by the guest. */
+struct vmm_mailbox {
+	uint32_t magic; /* VMM_MAILBOX_MAGIC */
+	uint32_t version;
+	uint32_t timers;      /* timers per configuration */
+	uint32_t configs;     /* bit VMM_CFG_*: run it */
+	uint32_t min_us;      /* deadline range, from arm */
+	uint32_t max_us;
+	uint32_t tsc_khz;
+	uint32_t idle_policy; /* IDLEPOLL_POLICY_* */
+	uint64_t halt_cost_ns;
+	uint64_t poll_slack_ns; /* how far past the deadline polling may go */
+	uint64_t seed;
+	uint64_t samples_gpa; /* int64 lateness (TSC) per timer; array
+			       * (vcpu * VMM_CFG_COUNT + cfg) */
+	uint64_t samples_max; /* entries per (vCPU, config) array */
+	uint32_t vcpus;       /* vCPUs running the workload together */
+	uint32_t reserved1;
+	uint64_t reserved0[5];
+	/* guest-written from here */
+	uint32_t barrier[16]; /* arrivals per rendezvous point */
+	struct vmm_counters cfg[VMM_VCPUS_MAX][VMM_CFG_COUNT];
+	uint64_t fatal_vector;
+	uint64_t fatal_word0; /* error code or rip, as pushed */
+	uint64_t fatal_word1;
+	uint64_t fatal_word2;
+};
+
+#endif /* !__ASSEMBLER__ */
+
+#define VMM_MAILBOX_MAGIC 0x584d4d56u /* "VMMX" */
+#define VMM_MAILBOX_VERSION 2u
+
+#endif /* EXITLESS_VMM_ABI_H */
