@@ -6,7 +6,10 @@
  *   irq.c     in-kernel irqchip, MSI routes and irqfds
  *   stats.c   KVM binary statistics (KVM_GET_STATS_FD)
  *   loader.c  the flat guest payload
- *   main.c    CLI, the two configurations, the agent, the report
+ *   main.c    the pvtimer area, the agent, the phases, the watchdog
+ *   cli.c     options, CPU placement
+ *   report.c  the side-by-side figures
+ *   app.h     the state those three share; the subsystems never see it
  * Functions that can fail return 0 or -errno and print nothing; main.c
  * decides what is fatal and says so. */
 #ifndef EXITLESS_VMM_H
