@@ -245,6 +245,8 @@ START_TEST(stop_hands_back)
 	ck_assert_int_eq(pvtimer_host_handback(area, 65, snap.gen), 0);
 	ck_assert_int_eq(pvtimer_guest_before_halt(&guest),
 			 PVTIMER_GUEST_FALLBACK_REJECTED);
+	/* withdrawn: a host resuming later finds nothing stale to fire */
+	ck_assert_uint_eq(slot(65)->arm_flags, 0);
 	ck_assert_int_eq(pvtimer_guest_arm(&guest, fake_tsc + 5000),
 			 PVTIMER_GUEST_FALLBACK_DISABLED);
 	/* an interrupt delivering a handback, classified as such */
@@ -254,6 +256,7 @@ START_TEST(stop_hands_back)
 	pvtimer_host_handback(area, 65, slot(65)->arm_gen);
 	ck_assert_int_eq(pvtimer_guest_on_interrupt(&guest),
 			 PVTIMER_GUEST_IRQ_HANDBACK);
+	ck_assert_uint_eq(slot(65)->arm_flags, 0);
 	/* a seen arm is no longer trusted once the host stopped */
 	pvtimer_host_activate(area, fake_tsc + 1000, fake_tsc);
 	ck_assert_int_eq(pvtimer_guest_arm(&guest, fake_tsc + 5000), PVTIMER_GUEST_PV);

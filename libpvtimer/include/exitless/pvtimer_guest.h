@@ -279,7 +279,9 @@ static inline int pvtimer_guest_before_halt(struct pvtimer_guest *g)
 		switch (PVTIMER_STATUS_CODE(word)) {
 		case PVTIMER_STATUS_REJECTED:
 		case PVTIMER_STATUS_HANDBACK:
-			g->pv_armed = 0;
+			/* withdraw it, so a host that resumes later finds
+			 * no stale arm to fire */
+			pvtimer_guest_cancel(g);
 			return PVTIMER_GUEST_FALLBACK_REJECTED;
 		case PVTIMER_STATUS_FIRED:
 			return PVTIMER_GUEST_PV;
@@ -323,7 +325,7 @@ static inline int pvtimer_guest_on_interrupt(struct pvtimer_guest *g)
 	word = __atomic_load_n(&g->slot->status_word, __ATOMIC_ACQUIRE);
 	if (PVTIMER_STATUS_GEN(word) == g->gen &&
 	    PVTIMER_STATUS_CODE(word) == PVTIMER_STATUS_HANDBACK) {
-		g->pv_armed = 0;
+		pvtimer_guest_cancel(g); /* no stale arm for a resumed host */
 		return PVTIMER_GUEST_IRQ_HANDBACK;
 	}
 	return PVTIMER_GUEST_IRQ_SPURIOUS;
