@@ -15,6 +15,9 @@ uint64_t sim_tsc_to_ns(uint64_t tsc);
 void sim_sleep_ns(uint64_t ns);
 /* Sleep until guest TSC @p tsc: what a hardware timer would do. */
 void sim_hw_wait(uint64_t tsc);
+/* Arm on the pv path, retrying while the agent is late on its promise;
+ * returns the last decision (PVTIMER_GUEST_PV once it holds). */
+int sim_arm_pv(struct pvtimer_guest *g, uint64_t deadline);
 
 /* An area of @p slots slots, margin 5 us, horizon 1 s. */
 struct pvtimer_area *sim_area(uint32_t slots);

@@ -44,21 +44,6 @@ static uint32_t rec_count(struct rec *r)
 	return __atomic_load_n(&r->n, __ATOMIC_ACQUIRE);
 }
 
-/* A guest following the rule may be told to fall back when the agent
- * thread was preempted past its promise (this machine is shared); such a
- * guest would use its hardware timer. Here we want the pv path, so retry a
- * bounded number of times: an agent that never keeps a promise fails. */
-static int arm_pv(struct pvtimer_guest *g, uint64_t deadline)
-{
-	int r = -1;
-
-	for (int i = 0; i < 100 && r != PVTIMER_GUEST_PV; i++) {
-		r = pvtimer_guest_arm(g, deadline);
-		if (r != PVTIMER_GUEST_PV)
-			sim_sleep_ns(100000);
-	}
-	return r;
-}
 
 static struct agent *make_agent(uint32_t mode, struct pvtimer_area *area)
 {
@@ -107,7 +92,7 @@ START_TEST(fire_once_in_order)
 						    pvtimer_area_bytes(area), i,
 						    (uint8_t)(0x40 + i)), 0);
 		dl[i] = base + sim_ns_to_tsc(400000ull * (7 - i));
-		ck_assert_int_eq(arm_pv(&g[i], dl[i]), PVTIMER_GUEST_PV);
+		ck_assert_int_eq(sim_arm_pv(&g[i], dl[i]), PVTIMER_GUEST_PV);
 	}
 	wait_count(r, 8, 2000000000ull);
 	sim_sleep_ns(20000000); /* anything extra would show now */
@@ -152,7 +137,7 @@ START_TEST(stop_start_destroy_while_armed)
 		ck_assert_int_eq(pvtimer_guest_init(&g[i], pvtimer_area_mem(area),
 						    pvtimer_area_bytes(area), i,
 						    0x50), 0);
-		ck_assert_int_eq(arm_pv(&g[i], far), PVTIMER_GUEST_PV);
+		ck_assert_int_eq(sim_arm_pv(&g[i], far), PVTIMER_GUEST_PV);
 	}
 	ck_assert_int_eq(agent_stop(ag), 0);
 	ck_assert_int_eq(agent_stop(ag), -EALREADY);
@@ -173,7 +158,7 @@ START_TEST(stop_start_destroy_while_armed)
 	sim_sleep_ns(5000000);
 	far = sim_tsc() + sim_ns_to_tsc(30000000);
 	for (uint32_t i = 0; i < 4; i++)
-		ck_assert_int_eq(arm_pv(&g[i], far), PVTIMER_GUEST_PV);
+		ck_assert_int_eq(sim_arm_pv(&g[i], far), PVTIMER_GUEST_PV);
 	wait_count(r, 8, 2000000000ull);
 	ck_assert_uint_eq(rec_count(r), 8);
 	for (uint32_t i = 0; i < 4; i++)
@@ -183,7 +168,7 @@ START_TEST(stop_start_destroy_while_armed)
 	/* destroy with everything armed far away: handed back, joined */
 	far = sim_tsc() + sim_ns_to_tsc(500000000ull);
 	for (uint32_t i = 0; i < 4; i++)
-		ck_assert_int_eq(arm_pv(&g[i], far), PVTIMER_GUEST_PV);
+		ck_assert_int_eq(sim_arm_pv(&g[i], far), PVTIMER_GUEST_PV);
 	sim_sleep_ns(3000000);
 	agent_destroy(ag);
 	ck_assert_uint_eq(rec_count(r), 12);
@@ -211,7 +196,7 @@ START_TEST(detach_while_armed)
 		ck_assert_int_eq(pvtimer_guest_init(&g[i], pvtimer_area_mem(area),
 						    pvtimer_area_bytes(area), i,
 						    0x60), 0);
-		ck_assert_int_eq(arm_pv(&g[i], dl), PVTIMER_GUEST_PV);
+		ck_assert_int_eq(sim_arm_pv(&g[i], dl), PVTIMER_GUEST_PV);
 	}
 	ck_assert_int_eq(agent_detach_slot(ag, 0, 0), 0);
 	ck_assert_uint_eq(rec_count(r), 1);
@@ -229,7 +214,7 @@ START_TEST(detach_while_armed)
 	ck_assert_int_eq(agent_detach_slot(ag, 1, 0), -ENOENT);
 	/* paused, the pause already handed everything back: a detach then
 	 * injects nothing more */
-	ck_assert_int_eq(arm_pv(&g[1], sim_tsc() + sim_ns_to_tsc(30000000)),
+	ck_assert_int_eq(sim_arm_pv(&g[1], sim_tsc() + sim_ns_to_tsc(30000000)),
 			 PVTIMER_GUEST_PV);
 	ck_assert_int_eq(agent_pause(ag), 0);
 	ck_assert_uint_eq(rec_count(r), 3);
@@ -357,7 +342,7 @@ START_TEST(uring_batch)
 	sim_sleep_ns(5000000);
 	dl = sim_tsc() + sim_ns_to_tsc(40000000);
 	for (uint32_t i = 0; i < 8; i++)
-		ck_assert_int_eq(arm_pv(&v[i].g, dl), PVTIMER_GUEST_PV);
+		ck_assert_int_eq(sim_arm_pv(&v[i].g, dl), PVTIMER_GUEST_PV);
 	sim_hw_wait(dl + sim_ns_to_tsc(20000000));
 	ck_assert_int_eq(agent_get_stats(ag, &st), 0);
 	agent_destroy(ag);

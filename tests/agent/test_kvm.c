@@ -170,11 +170,7 @@ static void fire_and_count(struct vm *vm, struct agent *ag,
 	ck_assert_int_eq(pvtimer_guest_init(&g, pvtimer_area_mem(area),
 					    pvtimer_area_bytes(area), slot,
 					    vector), 0);
-	for (int i = 0; i < 100 && r != PVTIMER_GUEST_PV; i++) {
-		r = pvtimer_guest_arm(&g, sim_tsc() + sim_ns_to_tsc(5000000));
-		if (r)
-			sim_sleep_ns(100000);
-	}
+	r = sim_arm_pv(&g, sim_tsc() + sim_ns_to_tsc(50000000));
 	ck_assert_int_eq(r, PVTIMER_GUEST_PV);
 	for (int i = 0; i < 2000 && after <= before; i++) {
 		sim_sleep_ns(1000000);

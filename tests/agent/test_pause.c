@@ -142,11 +142,7 @@ START_TEST(resume_fires_what_expired)
 					    pvtimer_area_bytes(area), 0, 0x41), 0);
 	s = (void *)((char *)pvtimer_area_mem(area) + hdr->slots_offset);
 	dl = sim_tsc() + sim_ns_to_tsc(40000000);
-	for (int i = 0; i < 100 && r != PVTIMER_GUEST_PV; i++) {
-		r = pvtimer_guest_arm(&g, dl);
-		if (r)
-			sim_sleep_ns(100000);
-	}
+	r = sim_arm_pv(&g, dl);
 	ck_assert_int_eq(r, PVTIMER_GUEST_PV);
 	ck_assert_int_eq(agent_pause(ag), 0);
 	ck_assert_uint_eq(__atomic_load_n(&shots, __ATOMIC_RELAXED), 1);
