@@ -26,6 +26,7 @@ struct opts {
 	uint64_t halt_cost_ns, poll_slack_ns, seed, margin_ns;
 	int json, inject_msi, adaptive, fifo, timeout_s, vcpu_cpu, agent_cpu;
 	int vcpus;
+	uint32_t test_fault; /* --test-fault-vcpu N: 1 + N, else 0 */
 	int cpus[VMM_VCPUS_MAX]; /* host CPU of each vCPU thread, -1: any */
 	const char *guest;
 };
@@ -63,6 +64,7 @@ struct ctx {
 	size_t line_len;
 	uint32_t guest_status[VMM_VCPUS_MAX];
 	int done[VMM_VCPUS_MAX];
+	int faulted[VMM_VCPUS_MAX]; /* the guest reported an exception */
 };
 
 struct result {

@@ -48,7 +48,9 @@ static void usage(void)
 		"  --timeout S         watchdog (120)\n"
 		"  --guest PATH        payload (%s)\n"
 		"  --fifo              agent thread SCHED_FIFO (if permitted)\n"
-		"  --json              machine-readable output\n",
+		"  --json              machine-readable output\n"
+		"  --test-fault-vcpu N test: vCPU N faults (NULL call) when\n"
+		"                      the exitless configuration begins\n",
 		VMM_GUEST_PATH);
 }
 
@@ -78,6 +80,7 @@ void parse(int argc, char **argv, struct opts *o)
 		{ "seed", 1, 0, 'S' },       { "timeout", 1, 0, 'T' },
 		{ "guest", 1, 0, 'G' },      { "json", 0, 0, 'j' },
 		{ "fifo", 0, 0, 'F' },       { "vcpus", 1, 0, 'n' },
+		{ "test-fault-vcpu", 1, 0, 'X' },
 		{ "help", 0, 0, '?' },       { 0, 0, 0, 0 },
 	};
 	int c, p;
@@ -126,11 +129,15 @@ void parse(int argc, char **argv, struct opts *o)
 		case 'j': o->json = 1; break;
 		case 'F': o->fifo = 1; break;
 		case 'n': o->vcpus = (int)num(optarg, "--vcpus"); break;
+		case 'X':
+			o->test_fault = 1 + (uint32_t)num(optarg,
+							  "--test-fault-vcpu");
+			break;
 		default: usage(); exit(c == '?' ? 1 : 0);
 		}
 	}
 	if (optind != argc || !o->timers || !o->configs || o->vcpus < 1 ||
-	    o->vcpus > VMM_VCPUS_MAX ||
+	    o->vcpus > VMM_VCPUS_MAX || o->test_fault > (uint32_t)o->vcpus ||
 	    o->max_us < o->min_us || !o->min_us || o->max_us > 10000000) {
 		usage();
 		exit(1);

@@ -43,25 +43,44 @@ void die(const char *what, int err)
 /* ---- stopping the vCPUs: the watchdog (a lost timer leaves the guest
  * halted for ever) and errors (the other vCPU may wait at a rendezvous) -- */
 
-static struct kvm_run *volatile stop_runs[VMM_VCPUS_MAX];
+/* stop_runs[] is filled before any vCPU runs; stop_threads[i] is
+ * published by the release store of stop_nthreads. Several threads (a
+ * failing vCPU, the one it stopped, the watchdog's handler) may call
+ * stop_all() at once, so every shared access here is atomic. */
+static struct kvm_run *stop_runs[VMM_VCPUS_MAX];
 static pthread_t stop_threads[VMM_VCPUS_MAX];
-static volatile int stop_nthreads;
-static volatile sig_atomic_t watchdog_fired, stopping;
+static int stop_nthreads;
+static volatile sig_atomic_t watchdog_fired;
+static int stopping;
 
 /* Async-signal-safe: KVM_RUN returns -EINTR at once when entered after
- * immediate_exit is set; SIGUSR1 interrupts one already running. */
+ * immediate_exit is set; SIGUSR1 interrupts one already running. A vCPU
+ * thread not yet published in stop_threads[] has immediate_exit set
+ * before it can enter KVM_RUN. */
 static void stop_all(void)
 {
 	pthread_t self = pthread_self();
+	int n;
 
-	for (int i = 0; i < VMM_VCPUS_MAX; i++)
-		if (stop_runs[i])
-			stop_runs[i]->immediate_exit = 1;
+	for (int i = 0; i < VMM_VCPUS_MAX; i++) {
+		struct kvm_run *run = __atomic_load_n(&stop_runs[i],
+						      __ATOMIC_ACQUIRE);
+
+		if (run)
+			__atomic_store_n(&run->immediate_exit, 1,
+					 __ATOMIC_RELEASE);
+	}
 	if (__atomic_exchange_n(&stopping, 1, __ATOMIC_ACQ_REL))
 		return;
-	for (int i = 0; i < stop_nthreads; i++)
+	n = __atomic_load_n(&stop_nthreads, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n; i++)
 		if (!pthread_equal(stop_threads[i], self))
 			pthread_kill(stop_threads[i], SIGUSR1);
+}
+
+static int stopped(void)
+{
+	return __atomic_load_n(&stopping, __ATOMIC_ACQUIRE);
 }
 
 static void on_alarm(int sig)
@@ -89,6 +108,34 @@ static void alarm_mask(int how)
 }
 
 /* ---- the guest's port writes ------------------------------------------- */
+
+static const char *const exc_names[22] = {
+	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "",
+	"#TS", "#NP", "#SS", "#GP", "#PF", "", "#MF", "#AC", "#MC", "#XM",
+	"#VE", "#CP",
+};
+
+/* The vCPU's own record (the guest wrote it before the port write that
+ * brought us here, and that vCPU is stopped in KVM_RUN's exit now). */
+static void report_fatal(struct ctx *c, int idx)
+{
+	const struct vmm_fatal *f = &c->mb->fatal[idx];
+	uint64_t v = f->vector;
+
+	c->faulted[idx] = 1;
+	if (!f->valid) {
+		fprintf(stderr, "exitless-vmm: vCPU %d: guest exception, "
+			"no record\n", idx);
+		return;
+	}
+	fprintf(stderr,
+		"exitless-vmm: vCPU %d: guest exception %" PRIu64 " (%s) in "
+		"ring %" PRIu64 ": error code %#" PRIx64 ", rip %#" PRIx64
+		", cs %#" PRIx64 ", rflags %#" PRIx64 ", rsp %#" PRIx64
+		", ss %#" PRIx64 ", cr2 %#" PRIx64 "\n",
+		idx, v, v < 22 ? exc_names[v] : "?", f->cs & 3, f->error,
+		f->rip, f->cs, f->rflags, f->rsp, f->ss, f->cr2);
+}
 
 static void console_byte(struct ctx *c, char ch)
 {
@@ -157,8 +204,6 @@ static int phase(struct ctx *c, int idx, uint32_t v)
 static int on_io_locked(struct ctx *c, int idx, uint16_t port,
 			uint32_t value)
 {
-	struct vmm_mailbox *mb = c->mb;
-
 	switch (port) {
 	case VMM_PORT_CONSOLE:
 		console_byte(c, (char)value);
@@ -170,11 +215,8 @@ static int on_io_locked(struct ctx *c, int idx, uint16_t port,
 		c->done[idx] = 1;
 		return 1;
 	case VMM_PORT_FATAL:
-		fprintf(stderr,
-			"exitless-vmm: guest exception %" PRIu64
-			", frame %#" PRIx64 " %#" PRIx64 " %#" PRIx64 "\n",
-			mb->fatal_vector, mb->fatal_word0, mb->fatal_word1,
-			mb->fatal_word2);
+		/* stop here; vcpu_thread()/main() stop the other vCPUs */
+		report_fatal(c, idx);
 		return -EFAULT;
 	default:
 		fprintf(stderr, "exitless-vmm: write to unknown port %#x\n",
@@ -317,6 +359,7 @@ static void setup(struct ctx *c)
 	c->mb->seed = c->o.seed;
 	c->mb->samples_gpa = VMM_SAMPLES_GPA;
 	c->mb->vcpus = (uint32_t)c->o.vcpus;
+	c->mb->test_fault = c->o.test_fault;
 	c->mb->samples_max = (VMM_RAM_SIZE - VMM_SAMPLES_GPA) / 8 /
 			     VMM_CFG_COUNT / (uint32_t)c->o.vcpus;
 	if (c->o.timers > c->mb->samples_max) {
@@ -391,7 +434,8 @@ static void start_vcpu_threads(struct ctx *c)
 {
 	for (int i = 0; i < c->o.vcpus; i++) {
 		c->vc[i] = (struct vcpu_ctx){ .c = c, .idx = i };
-		stop_runs[i] = c->vcpu[i].run;
+		__atomic_store_n(&stop_runs[i], c->vcpu[i].run,
+				 __ATOMIC_RELEASE);
 	}
 	stop_threads[0] = pthread_self();
 	for (int i = 1; i < c->o.vcpus; i++) {
@@ -454,8 +498,14 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < c.o.vcpus; i++) {
 		rc = c.vc[i].rc;
-		if (rc == -EINTR && stopping)
+		if (rc == -EINTR && stopped())
 			continue; /* stopped because another vCPU failed */
+		if (rc == -EFAULT && c.faulted[i]) {
+			fprintf(stderr, "exitless-vmm: guest vCPU %d stopped "
+				"by an exception (above); the others were "
+				"stopped\n", i);
+			return 1;
+		}
 		if (rc == -EPROTO && c.vcpu[i].last_exit)
 			fprintf(stderr, "exitless-vmm: vCPU %d: unexpected exit "
 				"reason %u\n", i, c.vcpu[i].last_exit);
@@ -470,7 +520,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (stopping)
+	if (stopped())
 		return 1;
 	for (uint32_t i = 0; i < VMM_CFG_COUNT; i++) {
 		have[i] = c.ran[i];

@@ -56,24 +56,32 @@ void *mem_gpa(struct vmm *vmm, uint64_t gpa, size_t len)
 	return (char *)vmm->ram + gpa;
 }
 
-/* Identity-map the first GiB with 2 MiB pages, all user-accessible: ring 3
- * must reach the mailbox, its sample buffer and the pvtimer area (the whole
- * point is that it arms the timer with plain stores). CR4 has no SMEP/SMAP,
- * so ring 0 may still run and touch the same pages. */
+/* Identity-map the first GiB, all user-accessible: ring 3 must reach the
+ * mailbox, its sample buffer and the pvtimer area (the whole point is that
+ * it arms the timer with plain stores). CR4 has no SMEP/SMAP, so ring 0 may
+ * still run and touch the same pages. 2 MiB pages, except the first 2 MiB:
+ * 4 KiB pages there, page 0 not present, so that a NULL pointer faults
+ * where it is used (a call through NULL once slid through zeroed low
+ * memory into the GDT and faulted far from its cause). */
 int mem_build_page_tables(struct vmm *vmm)
 {
 	uint64_t *pml4 = mem_gpa(vmm, VMM_PML4_GPA, 4096);
 	uint64_t *pdpt = mem_gpa(vmm, VMM_PDPT_GPA, 4096);
 	uint64_t *pd = mem_gpa(vmm, VMM_PD_GPA, 4096);
+	uint64_t *pt = mem_gpa(vmm, VMM_PT_GPA, 4096);
 
-	if (!pml4 || !pdpt || !pd)
+	if (!pml4 || !pdpt || !pd || !pt)
 		return -ENOMEM;
 	memset(pml4, 0, 4096);
 	memset(pdpt, 0, 4096);
 	pml4[0] = VMM_PDPT_GPA | PTE_P | PTE_RW | PTE_US;
 	pdpt[0] = VMM_PD_GPA | PTE_P | PTE_RW | PTE_US;
-	for (uint64_t i = 0; i < 512; i++)
+	pd[0] = VMM_PT_GPA | PTE_P | PTE_RW | PTE_US;
+	for (uint64_t i = 1; i < 512; i++)
 		pd[i] = (i << 21) | PTE_P | PTE_RW | PTE_US | PTE_PS;
+	pt[0] = 0; /* page 0: not present */
+	for (uint64_t i = 1; i < 512; i++)
+		pt[i] = (i << 12) | PTE_P | PTE_RW | PTE_US;
 	return 0;
 }
 

@@ -2,8 +2,10 @@
 # Run exitless-vmm briefly, with one vCPU and with two, and check its JSON
 # for consistency: both configurations ran, every timer fired and was
 # recorded (none lost), the counters agree with each other. No timing
-# assertions. Exit 77 (skip) when the VMM reports /dev/kvm absent or
-# unusable.
+# assertions. Then the fatal-exception path: with two vCPUs, each in turn
+# calls through NULL in ring 3; the VMM must report that vCPU's #PF at
+# rip 0 and stop the other cleanly: exit 1, no sanitizer report. Exit 77
+# (skip) when the VMM reports /dev/kvm absent or unusable.
 # usage: vmm-test.sh PATH/TO/exitless-vmm
 set -u
 vmm=$1
@@ -67,4 +69,19 @@ print("vmm-test:", "FAIL" if fail else "ok",
       f"({per} timers per configuration per vCPU, {vcpus} vCPU(s))")
 sys.exit(1 if fail else 0)
 PY
+done
+for v in 0 1; do
+	"$vmm" --timers 50 --vcpus 2 --test-fault-vcpu $v --json --timeout 240 \
+		>"$out" 2>"$err"
+	rc=$?
+	cat "$err" >&2
+	[ $rc -eq 1 ] || { echo "FAIL: --test-fault-vcpu $v exited $rc, not 1"; exit 1; }
+	grep -q "vCPU $v: guest exception 14 (#PF) in ring 3: .*, rip 0, .*, cr2 0\$" "$err" ||
+		{ echo "FAIL: --test-fault-vcpu $v: no #PF report for vCPU $v"; exit 1; }
+	grep -q "guest vCPU $v stopped by an exception" "$err" ||
+		{ echo "FAIL: --test-fault-vcpu $v: no stop report"; exit 1; }
+	if grep -q "Sanitizer\|KVM_RUN\|watchdog" "$err"; then
+		echo "FAIL: --test-fault-vcpu $v: the stop was not clean"; exit 1
+	fi
+	echo "vmm-test: ok (vCPU $v's guest exception reported, the other vCPU stopped)"
 done

@@ -12,14 +12,17 @@
 
 /* Guest physical memory map. Everything below RAM_SIZE is one memory slot;
  * the pvtimer area is a second slot backed by its own memfd. The page
- * tables identity-map the first GiB with 2 MiB pages, all user-accessible,
- * so ring 3 reaches the mailbox, its samples and the pvtimer area. */
+ * tables identity-map the first GiB, all user-accessible, so ring 3
+ * reaches the mailbox, its samples and the pvtimer area: 2 MiB pages,
+ * except the first 2 MiB, mapped with 4 KiB pages (VMM_PT_GPA) so that
+ * page 0 stays unmapped and a NULL load, store or call faults at once. */
 #define VMM_VCPUS_MAX 2
 #define VMM_GDT_GPA 0x1000
 #define VMM_TSS_GPA(id) (0x2000 + 0x80 * (id))
 #define VMM_PML4_GPA 0x3000
 #define VMM_PDPT_GPA 0x4000
 #define VMM_PD_GPA 0x5000
+#define VMM_PT_GPA 0x6000
 #define VMM_MAILBOX_GPA 0x8000
 /* vCPU i's ring-0 stack is the 64 KiB at VMM_KSTACK_BASE + i * 64 KiB; its
  * lowest bytes hold the vCPU's struct vmm_percpu, so the interrupt stubs
@@ -52,6 +55,10 @@
 #define VMM_PCPU_LAPIC_TSC 24
 #define VMM_PCPU_PV_TSC 32
 
+/* Exceptions that push an error code (#DF #TS #NP #SS #GP #PF #AC #CP). */
+#define VMM_EXC_HAS_ERROR(v)                                                  \
+	((v) == 8 || ((v) >= 10 && (v) <= 14) || (v) == 17 || (v) == 21)
+
 /* Vectors. */
 #define VMM_VEC_PVTIMER 0x41
 #define VMM_VEC_LAPIC 0xec
@@ -62,7 +69,8 @@
 #define VMM_PORT_CONSOLE 0x3f8 /* one byte of text */
 #define VMM_PORT_PHASE 0x500   /* VMM_PHASE_BEGIN|config or END|config */
 #define VMM_PORT_DONE 0x501    /* guest finished; value 0 = success */
-#define VMM_PORT_FATAL 0x502   /* unexpected exception; see mailbox */
+#define VMM_PORT_FATAL 0x502   /* unexpected exception; value = vCPU,
+				* see mailbox fatal[vCPU] */
 
 #define VMM_PHASE_BEGIN 0x00u
 #define VMM_PHASE_END 0x80u
@@ -116,6 +124,16 @@ struct vmm_counters {
 	uint64_t reserved[6];
 };
 
+/** An unexpected exception, as the vCPU that took it saw it; written by
+ * that vCPU's ring 0 before it writes VMM_PORT_FATAL. */
+struct vmm_fatal {
+	uint64_t valid; /* 1 once written */
+	uint64_t vector;
+	uint64_t error; /* error code, 0 for vectors without one */
+	uint64_t rip, cs, rflags, rsp, ss;
+	uint64_t cr2; /* faulting address of a #PF */
+};
+
 /** At VMM_MAILBOX_GPA. The first block is written by the VMM before the
  * vCPU starts, the rest by the guest. */
 struct vmm_mailbox {
@@ -134,20 +152,19 @@ struct vmm_mailbox {
 			       * (vcpu * VMM_CFG_COUNT + cfg) */
 	uint64_t samples_max; /* entries per (vCPU, config) array */
 	uint32_t vcpus;       /* vCPUs running the workload together */
-	uint32_t reserved1;
+	uint32_t test_fault;  /* test hook: 0, or 1 + the vCPU that calls
+			       * through a NULL pointer in ring 3 when the
+			       * exitless configuration begins */
 	uint64_t reserved0[5];
 	/* guest-written from here */
 	uint32_t barrier[16]; /* arrivals per rendezvous point */
 	struct vmm_counters cfg[VMM_VCPUS_MAX][VMM_CFG_COUNT];
-	uint64_t fatal_vector;
-	uint64_t fatal_word0; /* error code or rip, as pushed */
-	uint64_t fatal_word1;
-	uint64_t fatal_word2;
+	struct vmm_fatal fatal[VMM_VCPUS_MAX]; /* per vCPU */
 };
 
 #endif /* !__ASSEMBLER__ */
 
 #define VMM_MAILBOX_MAGIC 0x584d4d56u /* "VMMX" */
-#define VMM_MAILBOX_VERSION 2u
+#define VMM_MAILBOX_VERSION 3u
 
 #endif /* EXITLESS_VMM_ABI_H */

@@ -62,7 +62,7 @@ struct trap_frame {
 	uint64_t rip, cs, rflags, rsp, ss;
 };
 
-void kmain(void);
+void kmain(uint64_t id);
 void trap_dispatch(struct trap_frame *f);
 void fatal_record(const uint64_t *frame);
 void umain(uint64_t id);
@@ -75,7 +75,9 @@ extern void fatal_0(void), fatal_1(void), fatal_2(void), fatal_3(void),
 	fatal_17(void), fatal_18(void), fatal_19(void), fatal_20(void),
 	fatal_21(void);
 
-static struct idt_gate idt[256] __attribute__((aligned(16)));
+/* One IDT per vCPU: vCPU 1 starts while vCPU 0 already takes interrupts
+ * through its IDT, so neither may write the table the other uses. */
+static struct idt_gate idt[VMM_VCPUS_MAX][256] __attribute__((aligned(16)));
 
 static void (*const exc_stubs[22])(void) = {
 	fatal_0,  fatal_1,  fatal_2,  fatal_3,  fatal_4,  fatal_5,
@@ -84,7 +86,7 @@ static void (*const exc_stubs[22])(void) = {
 	fatal_18, fatal_19, fatal_20, fatal_21,
 };
 
-static void set_gate(unsigned int v, void (*fn)(void))
+static void set_gate(struct idt_gate *idt, unsigned int v, void (*fn)(void))
 {
 	uint64_t a = (uint64_t)(uintptr_t)fn;
 
@@ -95,22 +97,24 @@ static void set_gate(unsigned int v, void (*fn)(void))
 	idt[v].off2 = (uint32_t)(a >> 32);
 }
 
-/* Ring 0 set-up: only the IDT. The VMM built the GDT, TSS, page tables and
- * programmed the LAPIC (x2APIC, LVT timer in TSC-deadline mode). Gates
- * left empty are not present: a stray vector faults loudly (#GP → fatal). */
-void kmain(void)
+/* Ring 0 set-up of vCPU id: only its IDT. The VMM built the GDT, TSS,
+ * page tables and programmed the LAPIC (x2APIC, LVT timer in TSC-deadline
+ * mode). Gates left empty are not present: a stray vector faults loudly
+ * (#GP → fatal). */
+void kmain(uint64_t id)
 {
+	struct idt_gate *t = idt[id < VMM_VCPUS_MAX ? id : 0];
 	struct {
 		uint16_t limit;
 		uint64_t base;
-	} __attribute__((packed)) idtr = { sizeof(idt) - 1,
-					   (uint64_t)(uintptr_t)idt };
+	} __attribute__((packed)) idtr = { sizeof(idt[0]) - 1,
+					   (uint64_t)(uintptr_t)t };
 
 	for (unsigned int v = 0; v < 22; v++)
-		set_gate(v, exc_stubs[v]);
-	set_gate(VMM_VEC_LAPIC, irq_lapic);
-	set_gate(VMM_VEC_PVTIMER, irq_pv);
-	set_gate(VMM_VEC_SPURIOUS, irq_spurious);
+		set_gate(t, v, exc_stubs[v]);
+	set_gate(t, VMM_VEC_LAPIC, irq_lapic);
+	set_gate(t, VMM_VEC_PVTIMER, irq_pv);
+	set_gate(t, VMM_VEC_SPURIOUS, irq_spurious);
 	__asm__ volatile("lidt %0" : : "m"(idtr));
 }
 
@@ -170,16 +174,36 @@ void trap_dispatch(struct trap_frame *f)
 	}
 }
 
+/* frame: the vector fatal_N pushed, then what the CPU pushed: an error
+ * code for some vectors, then rip, cs, rflags, rsp, ss. Each vCPU has its
+ * own record (both may fault at once); it is this vCPU's because the frame
+ * is on this vCPU's kernel stack. */
 void fatal_record(const uint64_t *frame)
 {
 	volatile struct vmm_mailbox *mb =
 		(struct vmm_mailbox *)(uintptr_t)VMM_MAILBOX_GPA;
+	uint64_t id = ((uintptr_t)frame - VMM_KSTACK_BASE) / VMM_KSTACK_SIZE;
+	uint64_t vec = frame[0], cr2;
+	int err = VMM_EXC_HAS_ERROR(vec);
+	volatile struct vmm_fatal *f;
 
-	mb->fatal_vector = frame[0];
-	mb->fatal_word0 = frame[1];
-	mb->fatal_word1 = frame[2];
-	mb->fatal_word2 = frame[3];
-	__asm__ volatile("outb %%al, %%dx" : : "a"(0), "d"(VMM_PORT_FATAL));
+	if (id >= VMM_VCPUS_MAX)
+		id = 0;
+	f = &mb->fatal[id];
+	__asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
+	f->error = err ? frame[1] : 0;
+	f->rip = frame[1 + err];
+	f->cs = frame[2 + err];
+	f->rflags = frame[3 + err];
+	f->rsp = frame[4 + err];
+	f->ss = frame[5 + err];
+	f->cr2 = cr2;
+	f->vector = vec;
+	f->valid = 1;
+	__asm__ volatile("outb %%al, %%dx"
+			 :
+			 : "a"((uint8_t)id), "d"(VMM_PORT_FATAL)
+			 : "memory");
 }
 
 /* ---- ring 3 ------------------------------------------------------------ */
@@ -403,7 +427,12 @@ static int pv_check(struct run *r, struct pv_wait *w)
 
 static int run_exitless(struct run *r, uint32_t slot_want)
 {
-	static unsigned char ipmem[16384] __attribute__((aligned(64)));
+	/* idlepoll state is per CPU: one buffer per vCPU. (One shared buffer
+	 * let a late vCPU's idlepoll_cpu_init() zero the state, policy
+	 * included, under the other vCPU's idlepoll_select(), which then
+	 * called through policies[0] == NULL.) */
+	static unsigned char ipmem[VMM_VCPUS_MAX][16384]
+		__attribute__((aligned(64)));
 	struct pvtimer_guest g;
 	struct idlepoll_cpu *ip;
 	uint32_t n = r->mb->timers, slot, pages;
@@ -427,11 +456,12 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 		IDLEPOLL_OPTS(o, .policy = r->mb->idle_policy,
 			      .halt_cost_ns = r->mb->halt_cost_ns);
 
-		if (idlepoll_cpu_size() > sizeof(ipmem) ||
-		    idlepoll_cpu_align() > 64)
+		if (idlepoll_cpu_size() > sizeof(ipmem[0]) ||
+		    idlepoll_cpu_align() > 64 || slot >= VMM_VCPUS_MAX)
 			rc = -1; /* grow ipmem */
 		else
-			rc = idlepoll_cpu_init(ipmem, sizeof(ipmem), &o, &ip);
+			rc = idlepoll_cpu_init(ipmem[slot], sizeof(ipmem[0]),
+					       &o, &ip);
 		if (rc) {
 			puts_("guest: idlepoll_cpu_init failed: ");
 			putu((uint64_t)-rc);
@@ -556,6 +586,12 @@ void umain(uint64_t id)
 						       (id * VMM_CFG_COUNT + cfg));
 		rendezvous(&r, point++);
 		phase(cfg, VMM_PHASE_BEGIN);
+		if (cfg == VMM_CFG_EXITLESS && mb->test_fault == id + 1) {
+			/* the VMM's test of its fatal-exception path */
+			void (*volatile null_fn)(void) = NULL;
+
+			null_fn();
+		}
 		r.base_tsc = rdtsc();
 		if (cfg == VMM_CFG_PLAIN)
 			run_plain(&r);
