@@ -63,7 +63,7 @@ static void *hostile_thread(void *arg)
 			dl = now + (1ull << 61) - x->rounds;
 			break;
 		case 3:
-			flags = 0x80; /* unknown flag */
+			flags = 0x81; /* armed, plus an unknown flag */
 			break;
 		case 4: /* torn: leave the seqlock odd for a while */
 			__atomic_store_n(&s->seq, ++seq | 1u, __ATOMIC_RELEASE);
