@@ -231,6 +231,7 @@ void agent_destroy(struct agent *a)
 	agent_heap_free(&a->heap);
 	free(a->shots);
 	free(a->uring_fds);
+	free(a->shot_sent);
 	agent_uring_destroy(a->uring);
 	close(a->ctl_fd);
 	free(a->vcpu_cpus);
@@ -353,6 +354,10 @@ static int prepare(struct agent *a)
 		if (!p)
 			return -ENOMEM;
 		a->uring_fds = p;
+		p = realloc(a->shot_sent, total);
+		if (!p)
+			return -ENOMEM;
+		a->shot_sent = p;
 		a->shots_cap = total;
 	}
 	return 0;

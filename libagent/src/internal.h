@@ -64,10 +64,21 @@ struct agent_shot {
 
 struct agent_uring;
 int agent_uring_new(struct agent_uring **out);
+/* Test seam: a ring of @entries (1..64) SQ entries. */
+int agent_uring_new_sized(struct agent_uring **out, uint32_t entries);
 void agent_uring_destroy(struct agent_uring *r);
-/* Write 1 to each fd; returns how many writes failed, or -errno when the
- * ring itself failed (the caller then falls back to write()). */
-int agent_uring_write_ones(struct agent_uring *r, const int *fds, uint32_t n);
+/* What one agent_uring_write_ones() did: fds[0..handled) went through the
+ * ring (their writes were submitted and reported, or cancelled after a
+ * bounded wait: @failed of them are not known to be delivered); the caller
+ * writes fds[handled..n) itself. @error != 0: the ring is unusable (it may
+ * hold unsubmitted entries): destroy it before writing the rest. */
+struct agent_uring_res {
+	uint32_t handled;
+	uint32_t failed;
+	int error;
+};
+void agent_uring_write_ones(struct agent_uring *r, const int *fds, uint32_t n,
+			    struct agent_uring_res *res);
 /* The smallest batch (2..32) for which one submission costs less per shot
  * than write() on this machine, measured on private eventfds (~1 ms), or
  * AGENT_URING_NEVER. */
@@ -122,6 +133,7 @@ struct agent {
 	uint32_t nareas;
 	struct agent_heap heap;
 	struct agent_shot *shots;
+	uint8_t *shot_sent; /* per shot of a flush: the ring sent it */
 	uint32_t nshots;
 	uint32_t shots_cap;
 	int *uring_fds;

@@ -62,7 +62,9 @@ int agent_get_stats(struct agent *a, struct agent_stats *stats)
 	}
 	s.cpu = a->st.cpu;
 	s.sched_applied = a->st.sched_applied;
-	s.uring_min_batch = a->st.uring_min_batch;
+	/* the engine retires a failed ring while running */
+	s.uring_min_batch = __atomic_load_n(&a->st.uring_min_batch,
+					    __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&a->lock);
 	memcpy((char *)stats + sizeof(size_t), (char *)&s + sizeof(size_t),
 	       (stats->sz < sizeof(s) ? stats->sz : sizeof(s)) - sizeof(size_t));
