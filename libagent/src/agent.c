@@ -119,6 +119,8 @@ int agent_new(const struct agent_opts *opts, struct agent **out)
 					 : AGENT_URING_NEVER;
 	a->spin_thr_tsc = agent_ns_to_tsc(a->opts.spin_threshold_ns);
 	a->max_sleep_tsc = agent_ns_to_tsc(a->opts.max_sleep_ns);
+	a->park_slack_tsc = a->spin_thr_tsc;
+	agent_pass_init(a);
 	a->st.cpu = a->cpu;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->cmd_mu, NULL);
@@ -225,8 +227,10 @@ void agent_destroy(struct agent *a)
 	pthread_mutex_lock(&a->lock);
 	stop_locked(a);
 	pthread_mutex_unlock(&a->lock);
-	for (uint32_t k = 0; k < a->nareas; k++)
+	for (uint32_t k = 0; k < a->nareas; k++) {
 		free(a->areas[k].slots);
+		free(a->areas[k].todo);
+	}
 	free(a->areas);
 	agent_heap_free(&a->heap);
 	free(a->shots);
@@ -260,8 +264,12 @@ static int attach_locked(struct agent *a, struct pvtimer_area *pa,
 	*ar = (struct agent_area){ .pa = pa, .nslots = n };
 	ar->map = map ? *map : (struct pvtimer_tsc_map){ .mult = 1 };
 	ar->slots = calloc(n, sizeof(*ar->slots));
-	if (!ar->slots)
+	ar->todo = calloc((n + 63) / 64, sizeof(*ar->todo));
+	if (!ar->slots || !ar->todo) {
+		free(ar->slots);
+		free(ar->todo);
 		return -ENOMEM;
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		ar->slots[i].heap_idx = AGENT_HEAP_NONE;
 		ar->slots[i].area = a->nareas;

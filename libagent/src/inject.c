@@ -2,6 +2,7 @@
 /* Injectors: irqfd write, KVM_SIGNAL_MSI, callback. Shots of one pass are
  * flushed together so that irqfd writes can share one io_uring submission. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,18 @@
 #include <unistd.h>
 
 #include "internal.h"
+
+/* A blocking eventfd's io_uring write goes to a kernel worker: it does not
+ * complete inline and would make the submission wait. Those go by write(). */
+uint8_t agent_injector_ring_ok(const struct agent_injector *inj)
+{
+	int fl;
+
+	if (inj->kind != AGENT_INJ_IRQFD)
+		return 0;
+	fl = fcntl(inj->fd, F_GETFL);
+	return fl >= 0 && (fl & O_NONBLOCK);
+}
 
 int agent_injector_check(const struct agent_injector *inj)
 {
@@ -36,7 +49,7 @@ void agent_queue_shot(struct agent *a, const struct agent_slot *s,
 	}
 	a->shots[a->nshots++] = (struct agent_shot){
 		.inj = &s->inj, .area = s->area, .slot = s->index,
-		.vector = vector,
+		.vector = vector, .ring_ok = s->ring_ok,
 	};
 }
 
@@ -87,7 +100,7 @@ static void flush_uring(struct agent *a, uint8_t *sent)
 	if (!a->uring || min == AGENT_URING_NEVER)
 		return;
 	for (uint32_t i = 0; i < a->nshots; i++)
-		if (a->shots[i].inj->kind == AGENT_INJ_IRQFD)
+		if (a->shots[i].ring_ok)
 			a->uring_fds[n++] = a->shots[i].inj->fd;
 	if (n < min)
 		return;
@@ -105,7 +118,7 @@ static void flush_uring(struct agent *a, uint8_t *sent)
 	AGENT_ADD(a, inject_errors, res.failed);
 	/* the ring handled the first res.handled irqfd shots, in order */
 	for (uint32_t i = 0; i < a->nshots && k < res.handled; i++)
-		if (a->shots[i].inj->kind == AGENT_INJ_IRQFD) {
+		if (a->shots[i].ring_ok) {
 			sent[i] = 1;
 			k++;
 		}

@@ -16,11 +16,13 @@
 
 struct agent_slot {
 	struct agent_injector inj;
-	uint64_t deadline_host; /* heap key: held deadline, host TSC, moved
-				 * to the next pass if already past */
-	uint64_t due_host;      /* the deadline itself, for lateness */
+	uint64_t deadline_host; /* heap key: held deadline, host TSC, or the
+				 * time it was read if that was later */
+	uint64_t due_host;      /* max(deadline, first read): for lateness */
+	uint64_t backoff_until; /* parked: bits unread until then (host TSC) */
 	uint32_t gen;           /* held generation */
 	uint32_t fired_gen;     /* last generation fired (if has_fired) */
+	uint32_t past_gen;      /* last generation counted in past_arms */
 	uint32_t heap_idx;      /* index in the heap or AGENT_HEAP_NONE */
 	uint32_t area;
 	uint32_t index;
@@ -28,6 +30,12 @@ struct agent_slot {
 	uint8_t bound;
 	uint8_t held;
 	uint8_t has_fired;
+	uint8_t past_counted;   /* past_gen is valid */
+	uint8_t strikes;        /* consecutive bad reads */
+	uint8_t backoff_level;  /* parking time = base << level, capped */
+	uint8_t withdrawn;      /* slot sync NEVER for misbehaving */
+	uint8_t ring_ok;        /* irqfd opened O_NONBLOCK: its io_uring
+				 * write completes inline, so it may batch */
 };
 
 struct agent_area {
@@ -35,6 +43,8 @@ struct agent_area {
 	struct pvtimer_tsc_map map;
 	uint32_t nslots;
 	struct agent_slot *slots;
+	uint64_t *todo;  /* (engine) bits taken from the guest, not yet read */
+	uint32_t cursor; /* (engine) where the next pass starts reading */
 };
 
 /* Min-heap of held deadlines, keyed by host TSC; each entry knows its slot
@@ -60,6 +70,7 @@ struct agent_shot {
 	uint32_t area;
 	uint32_t slot;
 	uint8_t vector;
+	uint8_t ring_ok;
 };
 
 struct agent_uring;
@@ -140,6 +151,11 @@ struct agent {
 	struct agent_uring *uring;
 	bool quit;
 	bool paused;
+	bool todo_left;     /* the last pass left readable bits (budget) */
+	uint32_t area_cursor;
+	uint64_t parked_min; /* earliest end of a parking with bits, or 0 */
+	uint64_t park_slack_tsc; /* parkings ending this soon are served now */
+	uint64_t backoff_base_tsc, backoff_max_tsc;
 	uint64_t promised_host; /* start of next pass promised, host TSC */
 	uint64_t spin_thr_tsc;
 	uint64_t max_sleep_tsc;
@@ -161,6 +177,13 @@ struct agent {
 #define AGENT_SET(a, field, v)                                               \
 	__atomic_store_n(&(a)->st.field, (v), __ATOMIC_RELAXED)
 
+/* pass.c */
+void agent_pass_init(struct agent *a);
+void agent_pending_pass(struct agent *a, bool all);
+void agent_fire_due(struct agent *a);
+void agent_slot_drop(struct agent *a, struct agent_slot *s);
+void agent_slot_reset(struct agent_area *ar, struct agent_slot *s);
+
 /* engine.c */
 void *agent_engine_main(void *arg);
 void agent_engine_bind(struct agent *a, uint32_t area, uint32_t slot,
@@ -174,6 +197,7 @@ void agent_engine_take_cmd(struct agent *a);
 
 /* inject.c */
 int agent_injector_check(const struct agent_injector *inj);
+uint8_t agent_injector_ring_ok(const struct agent_injector *inj);
 void agent_queue_shot(struct agent *a, const struct agent_slot *s,
 		      uint8_t vector);
 void agent_flush_shots(struct agent *a);

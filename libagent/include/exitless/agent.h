@@ -149,7 +149,21 @@ struct agent_stats {
 	int32_t cpu;             /**< CPU the thread is pinned to, or -1 */
 	uint32_t sched_applied;  /**< 1: the requested policy was applied */
 	uint32_t uring_min_batch; /**< batch size from which io_uring is used
-				   *   (AGENT_URING_NEVER: not used) */
+				   *   (AGENT_URING_NEVER: not used, or the
+				   *   ring failed and was retired) */
+	uint32_t reserved0;      /**< padding; 0 */
+	/* appended in 1.1 (present when sz covers them) */
+	uint64_t fire_rereads;   /**< slot re-reads at fire time (the cancel
+				  *   race check); also counted in slot_reads */
+	uint64_t backoffs;       /**< parkings of a misbehaving slot (torn,
+				  *   rejected, already due or unchanged on
+				  *   consecutive reads); each doubling counts */
+	uint64_t withdrawals;    /**< slot promises withdrawn for misbehaving
+				  *   (slot sync NEVER until a good read) */
+	uint64_t budget_stops;   /**< area passes cut short by the per-area
+				  *   read budget (the rest waits a pass) */
+	uint64_t reject_wakes;   /**< wake shots for rejected generations
+				  *   (one per rejected generation) */
 };
 
 /**
