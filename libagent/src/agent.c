@@ -120,7 +120,7 @@ int agent_new(const struct agent_opts *opts, struct agent **out)
 	a->spin_thr_tsc = agent_ns_to_tsc(a->opts.spin_threshold_ns);
 	a->max_sleep_tsc = agent_ns_to_tsc(a->opts.max_sleep_ns);
 	a->park_slack_tsc = a->spin_thr_tsc;
-	agent_pass_init(a);
+	agent_park_init(a);
 	a->st.cpu = a->cpu;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->cmd_mu, NULL);
@@ -236,6 +236,7 @@ void agent_destroy(struct agent *a)
 	free(a->shots);
 	free(a->uring_fds);
 	free(a->shot_sent);
+	free(a->parked);
 	agent_uring_destroy(a->uring);
 	close(a->ctl_fd);
 	free(a->vcpu_cpus);
@@ -272,6 +273,7 @@ static int attach_locked(struct agent *a, struct pvtimer_area *pa,
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		ar->slots[i].heap_idx = AGENT_HEAP_NONE;
+		ar->slots[i].parked_idx = AGENT_PARK_NONE;
 		ar->slots[i].area = a->nareas;
 		ar->slots[i].index = i;
 		/* unbound: its guest must not rely on us */
@@ -366,6 +368,10 @@ static int prepare(struct agent *a)
 		if (!p)
 			return -ENOMEM;
 		a->shot_sent = p;
+		p = realloc(a->parked, total * sizeof(*a->parked));
+		if (!p)
+			return -ENOMEM;
+		a->parked = p;
 		a->shots_cap = total;
 	}
 	return 0;

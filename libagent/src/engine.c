@@ -218,7 +218,7 @@ void agent_engine_bind(struct agent *a, uint32_t area, uint32_t slot,
 {
 	struct agent_area *ar = &a->areas[area];
 
-	agent_slot_reset(ar, &ar->slots[slot]);
+	agent_slot_reset(a, &ar->slots[slot]);
 	ar->slots[slot].inj = *inj;
 	ar->slots[slot].ring_ok = agent_injector_ring_ok(inj);
 	ar->slots[slot].bound = 1;
@@ -226,8 +226,10 @@ void agent_engine_bind(struct agent *a, uint32_t area, uint32_t slot,
 	pvtimer_host_requeue(ar->pa, slot);
 }
 
-/* Withdraw the slot's promise first; then whatever generation the guest
- * may believe held (ours, or one armed before it saw NEVER) goes back. */
+/* Withdraw the slot's promise first (seq_cst), take its pending bit with
+ * a seq_cst RMW, then read it (spec §5): whatever generation its guest
+ * may believe held (ours, or one armed before it saw NEVER) goes back. A
+ * generation already fired reads as not armed. */
 void agent_engine_detach(struct agent *a, uint32_t area, uint32_t slot,
 			 bool live)
 {
@@ -239,21 +241,24 @@ void agent_engine_detach(struct agent *a, uint32_t area, uint32_t slot,
 	if (!s->bound)
 		return;
 	pvtimer_host_set_slot_sync(ar->pa, slot, PVTIMER_SYNC_NEVER);
+	pvtimer_host_take_pending(ar->pa, slot);
 	if (live) {
 		rc = pvtimer_host_read_slot(ar->pa, slot,
 					    to_guest(ar, agent_tsc()), &snap);
 		AGENT_ADD(a, slot_reads, 1);
-		if (rc == 0 && snap.armed &&
-		    !(s->has_fired && snap.gen == s->fired_gen)) {
+		if (rc == 0 && snap.armed) {
 			s->vector = snap.vector;
 			handback(a, s, snap.gen);
 		} else if (s->held) {
 			handback(a, s, s->gen);
+		} else if (rc == -EINVAL && snap.wake) {
+			agent_queue_shot(a, s, snap.vector);
+			AGENT_ADD(a, reject_wakes, 1);
 		}
 		agent_flush_shots(a);
 	}
 	agent_slot_drop(a, s);
-	agent_slot_reset(ar, s);
+	agent_slot_reset(a, s);
 	s->bound = 0;
 }
 

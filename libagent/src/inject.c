@@ -65,8 +65,11 @@ static int signal_msi(const struct agent_injector *inj, uint8_t vector)
 	struct kvm_msi msi = {
 		.address_lo = (uint32_t)inj->msi_address,
 		.address_hi = (uint32_t)(inj->msi_address >> 32),
-		.data = inj->msi_fixed_vector ? inj->msi_data
-					      : (inj->msi_data & ~0xffu) | vector,
+		/* vector 0: the injector's own (a reject wake for a vector
+		 * the host does not accept): msi_data as the VMM set it */
+		.data = inj->msi_fixed_vector || !vector
+				? inj->msi_data
+				: (inj->msi_data & ~0xffu) | vector,
 	};
 	int rc = ioctl(inj->fd, KVM_SIGNAL_MSI, &msi);
 

@@ -14,26 +14,28 @@
 
 #define AGENT_HEAP_NONE UINT32_MAX
 
+#define AGENT_PARK_NONE UINT32_MAX
+
 struct agent_slot {
 	struct agent_injector inj;
 	uint64_t deadline_host; /* heap key: held deadline, host TSC, or the
 				 * time it was read if that was later */
 	uint64_t due_host;      /* max(deadline, first read): for lateness */
-	uint64_t backoff_until; /* parked: bits unread until then (host TSC) */
+	uint64_t backoff_until; /* parked until then (host TSC) */
 	uint32_t gen;           /* held generation */
-	uint32_t fired_gen;     /* last generation fired (if has_fired) */
-	uint32_t past_gen;      /* last generation counted in past_arms */
+	uint32_t seen_gen;      /* generation of the last read */
 	uint32_t heap_idx;      /* index in the heap or AGENT_HEAP_NONE */
+	uint32_t parked_idx;    /* index in agent.parked or AGENT_PARK_NONE */
 	uint32_t area;
 	uint32_t index;
 	uint8_t vector;
 	uint8_t bound;
 	uint8_t held;
-	uint8_t has_fired;
-	uint8_t past_counted;   /* past_gen is valid */
+	uint8_t seen_cancel;    /* the last read was a cancel of seen_gen */
 	uint8_t strikes;        /* consecutive bad reads */
 	uint8_t backoff_level;  /* parking time = base << level, capped */
-	uint8_t withdrawn;      /* slot sync NEVER for misbehaving */
+	uint8_t withdrawn;      /* slot sync NEVER (parked) */
+	uint8_t owed;           /* parked: one read owed after withdrawal */
 	uint8_t ring_ok;        /* irqfd opened O_NONBLOCK: its io_uring
 				 * write completes inline, so it may batch */
 };
@@ -151,10 +153,12 @@ struct agent {
 	struct agent_uring *uring;
 	bool quit;
 	bool paused;
-	bool todo_left;     /* the last pass left readable bits (budget) */
+	bool todo_left;     /* the last pass left changed slots (budget) */
 	uint32_t area_cursor;
-	uint64_t parked_min; /* earliest end of a parking with bits, or 0 */
-	uint64_t park_slack_tsc; /* parkings ending this soon are served now */
+	struct agent_slot **parked; /* park.c; room for every slot */
+	uint32_t nparked;
+	uint64_t parked_min; /* earliest end of a parking, or 0 */
+	uint64_t park_slack_tsc; /* parkings ending this soon end now */
 	uint64_t backoff_base_tsc, backoff_max_tsc;
 	uint64_t promised_host; /* start of next pass promised, host TSC */
 	uint64_t spin_thr_tsc;
@@ -178,11 +182,18 @@ struct agent {
 	__atomic_store_n(&(a)->st.field, (v), __ATOMIC_RELAXED)
 
 /* pass.c */
-void agent_pass_init(struct agent *a);
 void agent_pending_pass(struct agent *a, bool all);
 void agent_fire_due(struct agent *a);
 void agent_slot_drop(struct agent *a, struct agent_slot *s);
-void agent_slot_reset(struct agent_area *ar, struct agent_slot *s);
+void agent_todo_set(struct agent_area *ar, uint32_t i);
+
+/* park.c */
+void agent_park_init(struct agent *a);
+void agent_behave(struct agent *a, struct agent_area *ar, struct agent_slot *s);
+void agent_misbehave(struct agent *a, struct agent_area *ar,
+		     struct agent_slot *s, uint64_t now);
+void agent_unpark_due(struct agent *a, bool all);
+void agent_slot_reset(struct agent *a, struct agent_slot *s);
 
 /* engine.c */
 void *agent_engine_main(void *arg);

@@ -164,6 +164,9 @@ struct agent_stats {
 				  *   read budget (the rest waits a pass) */
 	uint64_t reject_wakes;   /**< wake shots for rejected generations
 				  *   (one per rejected generation) */
+	uint64_t parked_pending; /**< pending bits of parked slots, taken
+				  *   and not read (their promise is
+				  *   withdrawn) */
 };
 
 /**
