@@ -126,6 +126,8 @@ static void sleep_until(struct agent *a, uint64_t wake)
 	ts.tv_sec = (time_t)(ns / 1000000000ull);
 	ts.tv_nsec = (long)(ns % 1000000000ull);
 	AGENT_ADD(a, sleeps, 1);
+	for (uint32_t k = 0; k < a->nareas; k++)
+		a->areas[k].reads_awake = 0;
 	if (ppoll(&pfd, 1, &ts, NULL) != 0) {
 		agent_drain_ctl(a); /* a command: not a timed wake-up */
 		return;

@@ -47,6 +47,7 @@ struct agent_area {
 	struct agent_slot *slots;
 	uint64_t *todo;  /* (engine) bits taken from the guest, not yet read */
 	uint32_t cursor; /* (engine) where the next pass starts reading */
+	uint32_t reads_awake; /* (engine) reads since the agent last slept */
 };
 
 /* Min-heap of held deadlines, keyed by host TSC; each entry knows its slot

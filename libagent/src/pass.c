@@ -267,9 +267,13 @@ static void serve(struct agent *a, struct agent_area *ar, uint32_t budget)
 		if (d < off)
 			break; /* came round */
 		if (reads == budget) {
-			/* at once only for real changes: a storm of bits on
-			 * quiet slots must not keep an adaptive agent up */
-			if (changes)
+			/* another pass at once while this sweep found
+			 * changes or has not yet gone round the area since
+			 * the agent last slept: every bit taken before a
+			 * sleep is read before it, yet a storm of bits on
+			 * quiet slots costs an adaptive agent one round of
+			 * the area per wake, not a spin */
+			if (changes || ar->reads_awake < n)
 				a->todo_left = true;
 			AGENT_ADD(a, budget_stops, 1);
 			off = d; /* first in line next pass */
@@ -281,6 +285,8 @@ static void serve(struct agent *a, struct agent_area *ar, uint32_t budget)
 		s->owed = 0;
 		changes |= service(a, ar, s);
 		reads++;
+		if (ar->reads_awake < UINT32_MAX)
+			ar->reads_awake++;
 		agent_fire_due(a);
 	}
 	ar->cursor = (start + off) % n;
