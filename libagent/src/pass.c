@@ -26,6 +26,8 @@
  * changed slots than that between two passes is read over several passes
  * (the next one at once, see todo_left). */
 #define AREA_READ_BUDGET 16u
+/* Requeues between two fire points. */
+#define REQUEUE_FIRE_EVERY 8u
 
 static uint64_t to_guest(const struct agent_area *ar, uint64_t host)
 {
@@ -236,10 +238,11 @@ static uint32_t todo_next(const struct agent_area *ar, uint32_t from)
 	return ar->nslots;
 }
 
-/* Every bit left in the to-do set goes back to guest memory. */
-static void requeue_rest(struct agent_area *ar)
+/* Every bit left in the to-do set goes back to guest memory: two RMWs on
+ * lines the guest may be hammering, so with a fire point every few. */
+static void requeue_rest(struct agent *a, struct agent_area *ar)
 {
-	uint32_t words = (ar->nslots + 63) / 64;
+	uint32_t words = (ar->nslots + 63) / 64, k = 0;
 
 	for (uint32_t w = 0; w < words; w++)
 		while (ar->todo[w]) {
@@ -247,6 +250,8 @@ static void requeue_rest(struct agent_area *ar)
 
 			ar->todo[w] &= ar->todo[w] - 1;
 			pvtimer_host_requeue(ar->pa, w * 64 + b);
+			if (++k % REQUEUE_FIRE_EVERY == 0)
+				agent_fire_due(a);
 		}
 }
 
@@ -290,7 +295,7 @@ static void serve(struct agent *a, struct agent_area *ar, uint32_t budget)
 		agent_fire_due(a);
 	}
 	ar->cursor = (start + off) % n;
-	requeue_rest(ar);
+	requeue_rest(a, ar);
 }
 
 /* One pass over every area, from a rotating first one. @all (stop,
