@@ -191,6 +191,16 @@ static void *hostile_main(void *arg)
 		__atomic_fetch_or(&p->summary, ~0ull, __ATOMIC_SEQ_CST);
 		x->rounds++;
 	}
+	/* leave every slot cancelled and settled, so that the next "alone"
+	 * phase is alone (a slot left mid-write costs some agents a read
+	 * per pass for ever) */
+	for (uint32_t i = 0; i < x->slots; i++)
+		publish((void *)(x->mem + hdr->slots_offset +
+				 (size_t)i * hdr->slot_stride),
+			&seq[i], &gen[i], 0, 0);
+	for (uint32_t w = 0; w < words; w++)
+		__atomic_fetch_or(&p->words[w], ~0ull, __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(&p->summary, ~0ull, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
@@ -231,6 +241,7 @@ static void phase(struct honest *h, struct hostile *x, uint64_t ns,
 	if (x) {
 		__atomic_store_n(&x->stop, 1, __ATOMIC_RELEASE);
 		pthread_join(xt, NULL);
+		nap(20000000); /* the agent takes the cancels */
 	}
 	n = __atomic_load_n(&h->n, __ATOMIC_ACQUIRE);
 	if (n > HONEST_SAMPLES)
