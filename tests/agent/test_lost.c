@@ -91,7 +91,7 @@ START_TEST(stalled_host_fires_held_deadline)
 	c->stall_ns = 80000000ull;
 	/* room for sim_arm_pv's retries on a loaded machine before the
 	 * stall begins at dl0 */
-	dl0 = sim_tsc() + sim_ns_to_tsc(30000000);
+	dl0 = sim_tsc() + sim_ns_to_tsc(150000000ull);
 	dl1 = dl0 + sim_ns_to_tsc(4000000);
 	ck_assert_int_eq(sim_arm_pv(&g1, dl1), PVTIMER_GUEST_PV);
 	ck_assert_int_eq(sim_arm_pv(&g0, dl0), PVTIMER_GUEST_PV);
