@@ -39,6 +39,8 @@ static void park_remove(struct agent *a, struct agent_slot *s)
 		return;
 	s->parked_idx = AGENT_PARK_NONE;
 	last = a->parked[--a->nparked];
+	if (!a->nparked)
+		a->parked_min = 0; /* or an adaptive agent would spin on it */
 	if (last != s) {
 		a->parked[i] = last;
 		last->parked_idx = i;
