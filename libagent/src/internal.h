@@ -26,6 +26,7 @@ struct agent_slot {
 	uint32_t seen_gen;      /* generation of the last read */
 	uint32_t heap_idx;      /* index in the heap or AGENT_HEAP_NONE */
 	uint32_t parked_idx;    /* index in agent.parked or AGENT_PARK_NONE */
+	uint32_t owed_pass;     /* pass during which it was parked */
 	uint32_t area;
 	uint32_t index;
 	uint8_t vector;
@@ -156,6 +157,7 @@ struct agent {
 	bool paused;
 	bool todo_left;     /* the last pass left changed slots (budget) */
 	uint32_t area_cursor;
+	uint32_t pass_no;   /* pending passes, wrapping */
 	struct agent_slot **parked; /* park.c; room for every slot */
 	uint32_t nparked;
 	uint64_t parked_min; /* earliest end of a parking, or 0 */

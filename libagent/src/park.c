@@ -93,6 +93,7 @@ void agent_misbehave(struct agent *a, struct agent_area *ar,
 	 * very read), so mark it pending; the next exchange is ordered
 	 * after the NEVER store */
 	s->owed = 1;
+	s->owed_pass = a->pass_no;
 	pvtimer_host_requeue(ar->pa, s->index);
 	AGENT_ADD(a, backoffs, 1);
 }

@@ -287,7 +287,10 @@ static void serve(struct agent *a, struct agent_area *ar, uint32_t budget)
 		off = d + 1;
 		todo_clear(ar, i);
 		s = &ar->slots[i];
-		s->owed = 0;
+		/* the owed read must follow an exchange made after the
+		 * withdrawal: this pass's, if it was parked before it */
+		if (s->owed && a->pass_no != s->owed_pass)
+			s->owed = 0;
 		changes |= service(a, ar, s);
 		reads++;
 		if (ar->reads_awake < UINT32_MAX)
@@ -306,6 +309,7 @@ void agent_pending_pass(struct agent *a, bool all)
 	uint32_t start = a->area_cursor;
 
 	a->todo_left = false;
+	a->pass_no++;
 	agent_unpark_due(a, all);
 	for (uint32_t k = 0; k < a->nareas; k++)
 		drain(a, &a->areas[k], all);

@@ -157,7 +157,7 @@ START_TEST(blocked_write_and_signals)
 	struct pester p = { .target = pthread_self() };
 	struct agent_uring *r;
 	struct agent_uring_res res;
-	uint64_t full = UINT64_MAX - 1, t0, v;
+	uint64_t full = UINT64_MAX - 1, t0;
 	pthread_t th;
 	int fds[6];
 
@@ -196,7 +196,6 @@ START_TEST(blocked_write_and_signals)
 		ck_assert_uint_eq(count_of(fds[i]), 1);
 		close(fds[i]);
 	}
-	(void)v;
 	signal(SIGUSR1, SIG_DFL);
 	agent_uring_destroy(r);
 }
