@@ -46,6 +46,11 @@ static int check_opts(struct agent_opts *o)
 	if (o->sched_policy != SCHED_OTHER && o->sched_policy != SCHED_FIFO &&
 	    o->sched_policy != SCHED_RR)
 		return -EINVAL;
+	/* a promise is a sleep plus a bound: each at most half a second */
+	if (o->max_sleep_ns > AGENT_BOUND_CAP_NS ||
+	    o->wake_bound_ns > AGENT_BOUND_CAP_NS ||
+	    o->spin_sync_ns > AGENT_BOUND_CAP_NS)
+		return -EINVAL;
 	if (!o->spin_threshold_ns)
 		o->spin_threshold_ns = DEF_SPIN_THRESHOLD_NS;
 	if (!o->max_sleep_ns)
@@ -120,6 +125,7 @@ int agent_new(const struct agent_opts *opts, struct agent **out)
 	a->spin_thr_tsc = agent_ns_to_tsc(a->opts.spin_threshold_ns);
 	a->max_sleep_tsc = agent_ns_to_tsc(a->opts.max_sleep_ns);
 	a->park_slack_tsc = a->spin_thr_tsc;
+	a->bound_cap_tsc = agent_ns_to_tsc(AGENT_BOUND_CAP_NS);
 	agent_park_init(a);
 	a->st.cpu = a->cpu;
 	pthread_mutex_init(&a->lock, NULL);

@@ -46,7 +46,8 @@ static uint64_t iter_bound(struct agent *a)
 							 : a->iter_max_prev;
 	uint64_t floor = agent_ns_to_tsc(a->opts.spin_sync_ns);
 
-	return 2 * m > floor ? 2 * m : floor;
+	m = 2 * m > floor ? 2 * m : floor;
+	return m < a->bound_cap_tsc ? m : a->bound_cap_tsc;
 }
 
 static void note_iter(struct agent *a, uint64_t t)
@@ -82,7 +83,11 @@ static uint64_t wake_bound(struct agent *a)
 			}
 		}
 	}
-	return agent_ns_to_tsc(ns > floor ? ns : floor);
+	ns = ns > floor ? ns : floor;
+	/* with the sleep (at most as long), a promise stays within the
+	 * spec's one second ahead */
+	ns = ns < AGENT_BOUND_CAP_NS ? ns : AGENT_BOUND_CAP_NS;
+	return agent_ns_to_tsc(ns);
 }
 
 static void note_wake(struct agent *a, uint64_t over_tsc)

@@ -13,6 +13,9 @@
 #include "exitless/agent.h"
 
 #define AGENT_HEAP_NONE UINT32_MAX
+/* No bound added to a promise, and no sleep, is longer than this: a
+ * promise is at most one second ahead (spec §5). */
+#define AGENT_BOUND_CAP_NS 500000000ull
 
 #define AGENT_PARK_NONE UINT32_MAX
 
@@ -163,6 +166,7 @@ struct agent {
 	uint64_t parked_min; /* earliest end of a parking, or 0 */
 	uint64_t park_slack_tsc; /* parkings ending this soon end now */
 	uint64_t backoff_base_tsc, backoff_max_tsc;
+	uint64_t bound_cap_tsc; /* AGENT_BOUND_CAP_NS */
 	uint64_t promised_host; /* start of next pass promised, host TSC */
 	uint64_t spin_thr_tsc;
 	uint64_t max_sleep_tsc;

@@ -79,11 +79,15 @@ struct agent_opts {
 				     *   AGENT_URING_NEVER: never */
 	uint64_t spin_threshold_ns; /**< adaptive: spin when the next deadline
 				     *   is this near; 0: 200 us */
-	uint64_t max_sleep_ns;      /**< adaptive: longest sleep; 0: 1 ms */
+	uint64_t max_sleep_ns;      /**< adaptive: longest sleep; 0: 1 ms;
+				     *   at most 500 ms (a promise is at most
+				     *   a second ahead) */
 	uint64_t spin_sync_ns;      /**< lower bound of the promise made while
-				     *   spinning; 0: 20 us */
+				     *   spinning; 0: 20 us; at most 500 ms */
 	uint64_t wake_bound_ns;     /**< lower bound of the promise added to a
-				     *   sleep for wake-up overshoot; 0: 150 us */
+				     *   sleep for wake-up overshoot; 0: 150 us;
+				     *   at most 500 ms (so is the measured
+				     *   bound) */
 	int sched_policy;           /**< SCHED_OTHER (0), SCHED_FIFO, SCHED_RR:
 				     *   applied if permitted */
 	int sched_priority;         /**< for FIFO/RR */
