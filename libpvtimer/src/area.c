@@ -65,24 +65,34 @@ int pvtimer_area_validate(const void *mem, size_t size)
 	return validate_copy(&c, size, &g);
 }
 
+#define PVTIMER_OFFSETOFEND(type, field)                                    \
+	(offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* The end of the last field this version knows. Bytes from here to the
+ * caller's sz are padding or fields of a newer version: they must be zero
+ * (checking from sizeof instead would leave the tail padding unchecked,
+ * and a later field placed there would be read from an older caller's
+ * garbage). */
+#define OPTS_KNOWN_END PVTIMER_OFFSETOFEND(struct pvtimer_area_opts, vector_max)
+
 static int opts_valid(const struct pvtimer_area_opts *o)
 {
-	const unsigned char *tail;
+	const unsigned char *bytes;
 	size_t i;
 
 	if (!o || o->sz < offsetof(struct pvtimer_area_opts, flags))
 		return 0;
-	tail = (const unsigned char *)o;
-	for (i = sizeof(*o); i < o->sz; i++)
-		if (tail[i])
+	bytes = (const unsigned char *)o;
+	for (i = OPTS_KNOWN_END; i < o->sz; i++)
+		if (bytes[i])
 			return 0;
 	return 1;
 }
 
 /* Read an option only if the caller's struct is large enough to hold it. */
 #define OPT(o, field, def)                                                  \
-	((o)->sz >= offsetof(struct pvtimer_area_opts, field) +            \
-				    sizeof((o)->field) && (o)->field       \
+	((o)->sz >= PVTIMER_OFFSETOFEND(struct pvtimer_area_opts, field) &&  \
+			 (o)->field                                         \
 		 ? (o)->field                                               \
 		 : (def))
 

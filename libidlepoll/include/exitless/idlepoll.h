@@ -53,20 +53,35 @@ struct idlepoll_cpu;
 
 /**
  * Options of idlepoll_cpu_init() and idlepoll_new(). Declare with
- * IDLEPOLL_OPTS() so that @c sz is set; fields added later go at the end.
+ * IDLEPOLL_OPTS() so that @c sz is set and every other byte is zero.
+ *
+ * Growth rules (libbpf's): fields added later go at the end, zero meaning
+ * "not set". The library reads a field only when the caller's @c sz covers
+ * it (an older caller with a smaller @c sz gets the defaults of the fields
+ * it does not know), and every byte from the end of the last field it
+ * knows (@c halt_cost_ns) up to @c sz, padding included, must be zero.
  */
 struct idlepoll_opts {
 	size_t sz;             /**< sizeof(struct idlepoll_opts) */
 	uint32_t policy;       /**< IDLEPOLL_POLICY_*; 0: smart */
 	uint32_t flags;        /**< reserved, must be 0 */
 	uint64_t halt_cost_ns; /**< H; 0: IDLEPOLL_DEFAULT_HALT_COST_NS */
+	/* the last field: a new one goes here, and core.c learns it is last */
 };
 
-/** Declare and zero-initialise a struct idlepoll_opts named @p name. */
+/**
+ * Declare @p name, a struct idlepoll_opts with @c sz set, the given
+ * designated initialisers and every other byte zero, padding included
+ * (libbpf's LIBBPF_OPTS: memset first, in a GNU C statement expression; a
+ * guest kernel provides memset as it must for any struct copy).
+ */
 #define IDLEPOLL_OPTS(name, ...)                                              \
-	struct idlepoll_opts name = {                                         \
-		.sz = sizeof(struct idlepoll_opts), __VA_ARGS__               \
-	}
+	struct idlepoll_opts name = ({                                        \
+		__builtin_memset(&name, 0, sizeof(struct idlepoll_opts));     \
+		(struct idlepoll_opts){                                       \
+			.sz = sizeof(struct idlepoll_opts), __VA_ARGS__       \
+		};                                                            \
+	})
 
 /**
  * Bytes of per-CPU state the caller must provide. Freestanding.

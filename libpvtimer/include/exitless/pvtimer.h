@@ -38,7 +38,16 @@ struct pvtimer_area;
 
 /**
  * Options of pvtimer_area_new(). Declare with PVTIMER_AREA_OPTS() so that
- * @c sz is set; fields added later go at the end and default to zero.
+ * @c sz is set and every other byte, padding included, is zero.
+ *
+ * Growth rules (libbpf's): fields added later go at the end, and zero means
+ * "not set" for each of them. The library reads a field only when the
+ * caller's @c sz covers it, so an older caller (smaller @c sz) gets the
+ * defaults of the fields it does not know. Every byte from the end of the
+ * last field this library knows (@c vector_max) up to the caller's @c sz,
+ * tail padding included, must be zero: a newer caller that set a field
+ * this library does not have gets -EINVAL rather than silently losing it,
+ * and a field placed in today's padding cannot be read from garbage.
  */
 struct pvtimer_area_opts {
 	size_t sz;                /**< sizeof(struct pvtimer_area_opts) */
@@ -56,13 +65,18 @@ struct pvtimer_area_opts {
 				       header (must be 0 with ADOPT: the
 				       adopted header's range is kept) */
 	uint8_t vector_max;       /**< 0: PVTIMER_VECTOR_MAX; advertised */
+	/* the last field: a new one goes here and pvtimer_area_new() learns
+	 * that it is the last (the bytes after it are checked) */
 };
 
-/** Declare and zero-initialise a struct pvtimer_area_opts named @p name. */
-#define PVTIMER_AREA_OPTS(name, ...)                                          \
-	struct pvtimer_area_opts name = {                                     \
-		.sz = sizeof(struct pvtimer_area_opts), __VA_ARGS__          \
-	}
+/**
+ * Declare @p name, a struct pvtimer_area_opts with @c sz set, the given
+ * designated initialisers (e.g. `.slot_count = 4`) and every other byte
+ * zero, padding included: a plain initialiser leaves padding unspecified,
+ * so the memset comes first (libbpf's LIBBPF_OPTS; needs GNU C statement
+ * expressions, as gcc and clang provide).
+ */
+#define PVTIMER_AREA_OPTS(name, ...)                                          	struct pvtimer_area_opts name = ({                                    		__builtin_memset(&name, 0, sizeof(struct pvtimer_area_opts)); 		(struct pvtimer_area_opts){                                   			.sz = sizeof(struct pvtimer_area_opts), __VA_ARGS__   		};                                                            	})
 
 /** What the host made of one slot, read once from guest memory. */
 struct pvtimer_slot_snapshot {
