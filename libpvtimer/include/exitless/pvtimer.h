@@ -78,7 +78,16 @@ struct pvtimer_area_opts {
  */
 #define PVTIMER_AREA_OPTS(name, ...)                                          	struct pvtimer_area_opts name = ({                                    		__builtin_memset(&name, 0, sizeof(struct pvtimer_area_opts)); 		(struct pvtimer_area_opts){                                   			.sz = sizeof(struct pvtimer_area_opts), __VA_ARGS__   		};                                                            	})
 
-/** What the host made of one slot, read once from guest memory. */
+/**
+ * What the host made of one slot, read once from guest memory.
+ *
+ * Caller-allocated, written only by pvtimer_host_read_slot(), which writes
+ * every byte (the reserved tail as zero), so a caller passes it
+ * uninitialised. Growth: the size is fixed for ABI major 1 (64 bytes);
+ * fields added later take bytes of @c reserved, and a value of zero in them
+ * means what an older library, which leaves them zero, means: "nothing to
+ * report". Callers never read or write @c reserved.
+ */
 struct pvtimer_slot_snapshot {
 	uint64_t deadline_tsc; /**< guest TSC; meaningful when @c armed */
 	uint32_t gen;          /**< arm generation the snapshot belongs to */
@@ -97,6 +106,7 @@ struct pvtimer_slot_snapshot {
 				    interrupt (on @c vector) */
 	uint8_t recheck;       /**< 1: the generation and deadline this host
 				    already acked (a fire-time re-read) */
+	uint8_t reserved[45];  /**< room to grow; zero, never used by callers */
 };
 
 /** Counters of what a host saw in guest memory. Set @c sz before calling
@@ -116,12 +126,19 @@ struct pvtimer_area_stats {
 	uint64_t stray_pending;  /**< pending bits naming no slot */
 };
 
-/** Iterator over pending slots. Caller-owned; fields are private. */
+/**
+ * Iterator over pending slots. Caller-allocated (on the stack, typically),
+ * set up by pvtimer_host_pending_begin(); every field is private. Growth:
+ * the size is fixed for ABI major 1 (64 bytes) and a later library may keep
+ * more private state in @c reserved, which pvtimer_host_pending_begin()
+ * initialises like the rest.
+ */
 struct pvtimer_pending_iter {
 	uint64_t summary;
 	uint64_t word;
 	uint32_t word_index;
 	uint32_t visited_words;
+	uint64_t reserved[5]; /**< private, room to grow */
 };
 
 /**
@@ -288,12 +305,19 @@ PVTIMER_API int pvtimer_host_handback(struct pvtimer_area *area, uint32_t slot,
  * Guest/host TSC relation of one vCPU, as KVM defines it:
  * guest = ((host * mult) >> shift) + offset, with 128-bit intermediate.
  * Identity is mult = 1, shift = 0, offset = 0.
+ *
+ * Caller-allocated. Fill it with pvtimer_tsc_map_init(), or by hand with a
+ * designated initialiser that leaves every other member zero. Growth: the
+ * size is fixed for ABI major 1 (48 bytes); @c reserved and
+ * @c reserved_tail must be zero, and a later version gives meaning only to
+ * non-zero values there, so a map with them zero converts as it does today.
  */
 struct pvtimer_tsc_map {
 	uint64_t mult;
 	uint32_t shift;
-	uint32_t reserved;
+	uint32_t reserved;          /**< zero */
 	int64_t offset;
+	uint64_t reserved_tail[3];  /**< zero: room to grow */
 };
 
 /**
