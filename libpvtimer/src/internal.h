@@ -5,6 +5,12 @@
 
 #include <stdbool.h>
 
+/* The ABI is x86-64 by construction (TSC time base, CPUID discovery, 8-bit
+ * vectors, x86 MSIs): meson builds this library on x86-64 hosts only. */
+#if !defined(__x86_64__)
+#error "libpvtimer is x86-64 only (docs/pvtimer-abi.md)"
+#endif
+
 #include "exitless/pvtimer.h"
 #include "exitless/pvtimer_geometry.h"
 
