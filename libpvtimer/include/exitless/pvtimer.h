@@ -143,6 +143,8 @@ struct pvtimer_pending_iter {
 
 /**
  * Bytes an area with @p slot_count slots occupies (a whole number of pages).
+ * Any thread.
+ * @param slot_count number of slots, 1..PVTIMER_ABI_MAX_SLOTS
  * @return the size, or 0 when @p slot_count is 0 or above
  * PVTIMER_ABI_MAX_SLOTS.
  */
@@ -150,7 +152,9 @@ PVTIMER_API size_t pvtimer_area_size_for(uint32_t slot_count);
 
 /**
  * Check that @p mem holds a well-formed area header of ABI major 1 whose
- * geometry fits in @p size bytes. Reads only the header.
+ * geometry fits in @p size bytes. Reads only the header, each field once.
+ * @param mem  start of the area (guest memory: read, never trusted)
+ * @param size bytes mapped at @p mem
  * @return 0, -EINVAL (malformed or too small) or -EPROTONOSUPPORT (major).
  */
 PVTIMER_API int pvtimer_area_validate(const void *mem, size_t size);
@@ -173,25 +177,46 @@ PVTIMER_API int pvtimer_area_validate(const void *mem, size_t size);
 PVTIMER_API int pvtimer_area_new(const struct pvtimer_area_opts *opts,
 				 struct pvtimer_area **out);
 
-/** Destroy an area handle; unmaps and closes a library-made memfd. NULL-safe.
- * Caller-provided memory is left untouched. */
+/**
+ * Destroy an area handle; unmaps and closes a library-made memfd.
+ * Caller-provided memory is left untouched.
+ * @param area the handle, or NULL (nothing happens)
+ */
 PVTIMER_API void pvtimer_area_destroy(struct pvtimer_area *area);
 
-/** @return the memfd backing the area (owned by the handle), or -ENOENT when
- * the caller supplied the memory. */
+/**
+ * The memfd backing the area, for the VMM to map into the guest.
+ * @param area the handle
+ * @return the file descriptor (owned by the handle: do not close it), or
+ * -ENOENT when the caller supplied the memory.
+ */
 PVTIMER_API int pvtimer_area_fd(const struct pvtimer_area *area);
 
-/** @return the host mapping of the area (valid until destroy). */
+/**
+ * The host mapping of the area.
+ * @param area the handle
+ * @return the mapping, valid until pvtimer_area_destroy().
+ */
 PVTIMER_API void *pvtimer_area_mem(const struct pvtimer_area *area);
 
-/** @return the size of the area in bytes. */
+/**
+ * The size of the area.
+ * @param area the handle
+ * @return the size in bytes (a whole number of pages).
+ */
 PVTIMER_API size_t pvtimer_area_bytes(const struct pvtimer_area *area);
 
-/** @return the number of slots. */
+/**
+ * The number of slots of the area.
+ * @param area the handle
+ * @return the slot count.
+ */
 PVTIMER_API uint32_t pvtimer_area_slot_count(const struct pvtimer_area *area);
 
 /**
  * Copy the counters into @p stats (up to @c stats->sz bytes). Any thread.
+ * @param area  the handle
+ * @param stats receives the counters; its @c sz set by the caller
  * @return 0, or -EINVAL when @p stats or its @c sz is invalid.
  */
 PVTIMER_API int pvtimer_area_get_stats(const struct pvtimer_area *area,
@@ -201,6 +226,9 @@ PVTIMER_API int pvtimer_area_get_stats(const struct pvtimer_area *area,
  * Start (or resume) servicing: bump the epoch, publish @p next_sync_tsc and
  * @p now_tsc as heartbeat, set PVTIMER_HOST_ACTIVE and mark every slot
  * pending, so a restored guest's arms are all re-read on the next pass.
+ * @param area          the handle
+ * @param next_sync_tsc guest TSC by which the first pass will start
+ * @param now_tsc       the guest TSC now (the heartbeat)
  * @return 0.
  */
 PVTIMER_API int pvtimer_host_activate(struct pvtimer_area *area,
@@ -210,26 +238,41 @@ PVTIMER_API int pvtimer_host_activate(struct pvtimer_area *area,
  * Stop promising: clear PVTIMER_HOST_ACTIVE and publish next sync NEVER,
  * with seq_cst stores. After it returns, the caller must make one more pending
  * pass and then fire or hand back (pvtimer_host_handback()) every generation
- * it still holds; guests arming from now on fall back. @return 0.
+ * it still holds; guests arming from now on fall back.
+ * @param area the handle
+ * @return 0.
  */
 PVTIMER_API int pvtimer_host_deactivate(struct pvtimer_area *area);
 
 /**
  * Publish the area-wide promise: the host will start its next pending pass
  * no later than @p next_sync_tsc (guest TSC). Call it *before* the pass that
- * the previous promise covered. Ignored while inactive. @return 0.
+ * the previous promise covered. Ignored while inactive.
+ * @param area          the handle
+ * @param next_sync_tsc guest TSC by which the next pass will start (0 and
+ *                      ~0 are sentinels: published a tick or two earlier)
+ * @param now_tsc       the guest TSC now (the heartbeat)
+ * @return 0.
  */
 PVTIMER_API int pvtimer_host_publish(struct pvtimer_area *area,
 				     uint64_t next_sync_tsc, uint64_t now_tsc);
 
 /**
  * Set one slot's own promise: PVTIMER_SYNC_FOLLOW_AREA while it is serviced,
- * PVTIMER_SYNC_NEVER to withdraw it (detach). @return 0 or -ERANGE.
+ * PVTIMER_SYNC_NEVER to withdraw it (detach). Seq_cst store.
+ * @param area  the handle
+ * @param slot  slot index
+ * @param value PVTIMER_SYNC_FOLLOW_AREA or PVTIMER_SYNC_NEVER
+ * @return 0, or -ERANGE for a slot index out of range.
  */
 PVTIMER_API int pvtimer_host_set_slot_sync(struct pvtimer_area *area,
 					   uint32_t slot, uint64_t value);
 
-/** Start a pending pass: atomically takes the summary word. */
+/**
+ * Start a pending pass: atomically takes the summary word. Servicing thread.
+ * @param area the handle
+ * @param it   caller-allocated iterator, initialised here (every byte)
+ */
 PVTIMER_API void pvtimer_host_pending_begin(struct pvtimer_area *area,
 					    struct pvtimer_pending_iter *it);
 
@@ -237,29 +280,46 @@ PVTIMER_API void pvtimer_host_pending_begin(struct pvtimer_area *area,
  * Next pending slot of the pass. Each bit is taken (cleared) exactly once;
  * a pass visits each bitmap word at most once, so a guest setting bits in a
  * loop cannot make it run longer than slot_count steps. Bits naming no slot
- * are dropped and counted.
+ * are dropped and counted. A slot taken and not read must be requeued
+ * (pvtimer_host_requeue()) before the pass ends.
+ * @param area the handle
+ * @param it   the iterator from pvtimer_host_pending_begin()
+ * @param slot receives the next pending slot index
  * @return 1 with @p slot set, or 0 when the pass is complete.
  */
 PVTIMER_API int pvtimer_host_pending_next(struct pvtimer_area *area,
 					  struct pvtimer_pending_iter *it,
 					  uint32_t *slot);
 
-/** Mark @p slot pending again from the host side (after a torn read, or
+/**
+ * Mark @p slot pending again from the host side (after a torn read, or
  * for a slot a pass took but did not read: a pass must never abandon a bit
- * it took). @return 0 or -ERANGE. */
+ * it took).
+ * @param area the handle
+ * @param slot slot index
+ * @return 0, or -ERANGE for a slot index out of range.
+ */
 PVTIMER_API int pvtimer_host_requeue(struct pvtimer_area *area, uint32_t slot);
 
 /**
  * Take @p slot's pending bit with a sequentially consistent RMW (detach:
  * after storing the slot's promise NEVER, take the bit, then read the slot;
  * spec §5). Servicing thread only.
- * @return 1 if the bit was set (it is clear now), 0 if not, -ERANGE.
+ * @param area the handle
+ * @param slot slot index
+ * @return 1 if the bit was set (it is clear now), 0 if not, -ERANGE for a
+ * slot index out of range.
  */
 PVTIMER_API int pvtimer_host_take_pending(struct pvtimer_area *area,
 					  uint32_t slot);
 
 /**
  * Read @p slot's guest line once and validate it against @p now_tsc.
+ *
+ * @param area    the handle
+ * @param slot    slot index
+ * @param now_tsc the guest TSC now (for @c past and the horizon check)
+ * @param snap    caller-allocated, written whole (may be uninitialised)
  *
  * A generation this host already fired (pvtimer_host_fired()) with the
  * same deadline reads as not armed (@c already_fired), so re-reading a slot
@@ -280,15 +340,25 @@ PVTIMER_API int pvtimer_host_read_slot(struct pvtimer_area *area, uint32_t slot,
 				       uint64_t now_tsc,
 				       struct pvtimer_slot_snapshot *snap);
 
-/** Tell the guest the host holds generation @p gen (status SEEN).
- * @return 0 or -ERANGE. */
+/**
+ * Tell the guest the host holds generation @p gen (status SEEN).
+ * @param area the handle
+ * @param slot slot index
+ * @param gen  the generation read by pvtimer_host_read_slot()
+ * @return 0, or -ERANGE for a slot index out of range.
+ */
 PVTIMER_API int pvtimer_host_ack(struct pvtimer_area *area, uint32_t slot,
 				 uint32_t gen);
 
 /**
  * Record that generation @p gen was injected at @p fired_tsc (guest TSC):
  * fired_gen, fired_tsc (if offered) and status FIRED. Call it before the
- * injection so the guest's handler sees it. @return 0 or -ERANGE.
+ * injection so the guest's handler sees it.
+ * @param area      the handle
+ * @param slot      slot index
+ * @param gen       the generation being fired
+ * @param fired_tsc guest TSC of the injection (PVTIMER_F_FIRED_TSC)
+ * @return 0, or -ERANGE for a slot index out of range.
  */
 PVTIMER_API int pvtimer_host_fired(struct pvtimer_area *area, uint32_t slot,
 				   uint32_t gen, uint64_t fired_tsc);
@@ -296,7 +366,10 @@ PVTIMER_API int pvtimer_host_fired(struct pvtimer_area *area, uint32_t slot,
 /**
  * Give generation @p gen back to the guest (status HANDBACK); the caller then
  * injects the slot's vector once so a halted guest re-arms in hardware.
- * @return 0 or -ERANGE.
+ * @param area the handle
+ * @param slot slot index
+ * @param gen  the generation handed back
+ * @return 0, or -ERANGE for a slot index out of range.
  */
 PVTIMER_API int pvtimer_host_handback(struct pvtimer_area *area, uint32_t slot,
 				      uint32_t gen);
@@ -323,19 +396,34 @@ struct pvtimer_tsc_map {
 /**
  * Build a map from KVM's view of a vCPU: the host and guest TSC rates (kHz,
  * e.g. /proc and KVM_GET_TSC_KHZ) and the TSC offset (KVM_VCPU_TSC_OFFSET).
- * @return 0, or -EINVAL for a zero rate.
+ * @param map       caller-allocated, written whole (reserved bytes zero)
+ * @param host_khz  host TSC rate in kHz
+ * @param guest_khz guest TSC rate in kHz
+ * @param offset    KVM's TSC offset of the vCPU
+ * @return 0, or -EINVAL for a NULL @p map or a zero rate.
  */
 PVTIMER_API int pvtimer_tsc_map_init(struct pvtimer_tsc_map *map,
 				     uint32_t host_khz, uint32_t guest_khz,
 				     int64_t offset);
 
-/** @return the guest TSC at host TSC @p host_tsc. */
+/**
+ * Convert a host TSC value to the vCPU's guest TSC.
+ * @param map      the vCPU's map
+ * @param host_tsc a host TSC value
+ * @return the guest TSC at host TSC @p host_tsc (modular, like the
+ * hardware).
+ */
 PVTIMER_API uint64_t pvtimer_tsc_to_guest(const struct pvtimer_tsc_map *map,
 					  uint64_t host_tsc);
 
-/** @return the host TSC at guest TSC @p guest_tsc, in modular arithmetic
+/**
+ * Convert a guest TSC value (a deadline, typically) to the host TSC.
+ * @param map       the vCPU's map
+ * @param guest_tsc a guest TSC value
+ * @return the host TSC at guest TSC @p guest_tsc, in modular arithmetic
  * like the hardware (the guest TSC may wrap past 2^64; nothing saturates),
- * rounded up so a converted deadline is never early. */
+ * rounded up so a converted deadline is never early.
+ */
 PVTIMER_API uint64_t pvtimer_tsc_to_host(const struct pvtimer_tsc_map *map,
 					 uint64_t guest_tsc);
 
