@@ -6,6 +6,7 @@
 #include "../common/check_main.h"
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -297,6 +298,30 @@ START_TEST(opts_macro_zeroes_the_struct)
 }
 END_TEST
 
+/* docs/idlepoll.md states the size of the per-CPU state: it must be the
+ * size the code has ("State: N bytes per CPU"). */
+START_TEST(doc_states_the_state_size)
+{
+	const char *path = getenv("IDLEPOLL_DOC");
+	static char text[1 << 16];
+	unsigned long bytes = 0;
+	const char *at;
+	size_t n;
+	FILE *f;
+
+	ck_assert_msg(path != NULL, "IDLEPOLL_DOC not set");
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	at = strstr(text, "State: ");
+	ck_assert_msg(at != NULL, "%s: no \"State: N bytes per CPU\"", path);
+	ck_assert_int_eq(sscanf(at, "State: %lu bytes per CPU", &bytes), 1);
+	ck_assert_uint_eq(bytes, idlepoll_cpu_size());
+}
+END_TEST
+
 START_TEST(init_checks_memory_and_options)
 {
 	_Alignas(64) static unsigned char mem[1 << 14];
@@ -361,6 +386,7 @@ static Suite *idlepoll_policies_suite(void)
 	tcase_add_test(tc, smart_degrades_gracefully_against_adversary);
 	tcase_add_test(tc, init_checks_memory_and_options);
 	tcase_add_test(tc, opts_grow_both_ways);
+	tcase_add_test(tc, doc_states_the_state_size);
 	tcase_add_test(tc, opts_macro_zeroes_the_struct);
 	tcase_add_test(tc, names_and_keys);
 	suite_add_tcase(s, tc);
