@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared by scripts/demo and scripts/test: make sure the Debian packages are
 # there (installing them when root), then configure and build $BUILD_DIR.
 # Sourced, not run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The reference policies against hand-computed sequences, the dispatcher's
  * contracts (options, parameters, timer bound) and smart's behaviour on
  * simple and adversarial inputs. */

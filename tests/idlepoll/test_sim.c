@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The cost model, the simulator engine, trace parsing errors, and the
  * claim the library exists for: smart beats haltpoll and kvm on every
  * committed trace at H = 20 us and 100 us. */

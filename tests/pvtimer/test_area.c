@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Area creation, sizing, sealing, adoption and option checking. */
 #define _GNU_SOURCE
 #include <check.h>
