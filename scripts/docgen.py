@@ -123,10 +123,12 @@ def parse_function(code):
     }
 
 
-def functions(path):
-    """Yield (function, doc comment text or None) in header order."""
+def functions(path, structs=None):
+    """Yield (function, doc comment text or None) in header order; struct
+    definitions go into @structs (name -> their text, member comments
+    included) when it is given."""
     text = strip_preprocessor(open(path).read())
-    i, doc, code = 0, None, ''
+    i, doc, code, start = 0, None, '', 0
     while i < len(text):
         if text.startswith('/**', i) and not text.startswith('/**<', i) \
                 and not text.startswith('/**/', i):
@@ -147,6 +149,9 @@ def functions(path):
             elif not f:  # struct/union/enum body: read on to its ';'
                 j = text.find(';', i)
                 i = len(text) if j < 0 else j + 1
+                m = re.match(r'\s*struct\s+(\w+)\s*$', code)
+                if m and structs is not None:
+                    structs[m.group(1)] = text[start:i].strip()
             doc, code = None, ''
             continue
         if c == ';':
@@ -155,6 +160,8 @@ def functions(path):
                 yield f, doc
             doc, code = None, ''
         else:
+            if not code.strip():
+                start = i
             code += c
         i += 1
 
@@ -220,7 +227,7 @@ def roff(text):
     return '\n'.join(out)
 
 
-def man_page(f, doc, header, version, lib, siblings):
+def man_page(f, doc, header, version, lib, siblings, structs):
     desc, params, ret = parse_doc(doc)
     first = re.split(r'(?<=[.:;])\s', ' '.join(desc.split()), maxsplit=1)[0]
     summary = re.sub(r'[`@]|\b[cp] (?=\w)', '', first).rstrip('.:;') or f['name']
@@ -248,17 +255,30 @@ def man_page(f, doc, header, version, lib, siblings):
             page += [f'.TP\n.I {n}', roff(params.get(n, 'Undocumented.'))]
     if f['ret'] != 'void':
         page += ['.SH RETURN VALUE', roff(ret) if ret else 'Undocumented.']
+    used = []
+    for p in f['params']:
+        for name in re.findall(r'\bstruct\s+(\w+)', p):
+            if name in structs and name not in used:
+                used.append(name)
+    if used:
+        page.append('.SH STRUCTURES')
+        page.append('As declared in the header (caller-visible; growth rules there):')
+        for name in used:
+            body = structs[name].replace('\\', '\\e').replace('\t', '        ')
+            page += ['.PP', '.in +4n', '.EX'] + \
+                [('\\&' + l if l[:1] in '.\'' else l) for l in body.split('\n')] + \
+                ['.EE', '.in']
     others = [s for s in siblings if s != f['name']]
     if others:
         page += ['.SH SEE ALSO', ',\n'.join(f'.BR {s} (3)' for s in others)]
     return '\n'.join(page) + '\n'
 
 
-def collect(headers):
+def collect(headers, structs=None):
     out = []
     for h in headers:
         text = open(h).read()
-        for f, doc in functions(h):
+        for f, doc in functions(h, structs):
             f['static'] = re.search(r'static\s+inline[^;{]*\b' + f['name'] + r'\s*\(',
                                     text) is not None
             out.append((h, f, doc))
@@ -274,7 +294,8 @@ def main():
     ap.add_argument('--lib', default='')
     ap.add_argument('--known-missing')
     a = ap.parse_args()
-    funcs = collect(a.headers)
+    structs = {}
+    funcs = collect(a.headers, structs)
     if a.mode == 'list':
         for _, f, _ in funcs:
             print(f['name'] + '.3')
@@ -284,7 +305,7 @@ def main():
         for h, f, doc in funcs:
             with open(os.path.join(a.outdir, f['name'] + '.3'), 'w') as out:
                 out.write(man_page(f, doc, os.path.basename(h), a.version,
-                                   a.lib, names))
+                                   a.lib, names, structs))
         return 0
     known = set()
     if a.known_missing:
