@@ -10,9 +10,9 @@ list   prints one man page name per public function (what `man` writes).
 man    writes DIR/<function>.3 for every public function of the headers.
 check  fails when a public function has no doc comment, no @param for one of
        its parameters, or no @return while it returns a value. Functions
-       named in FILE (one per line, '#' comments) are reported but do not
-       fail, and a listed function that is now complete fails (drop it from
-       the list), so the list only ever shrinks.
+       named in FILE (lines "HEADER FUNCTION", '#' comments) are reported but
+       do not fail; a listed function that is now complete, or that no
+       longer exists, fails (drop its line), so the list only ever shrinks.
 
 A public function is a prototype or a static inline definition at file
 scope whose name has no double underscore (those are private helpers). Its
@@ -307,12 +307,14 @@ def main():
                 out.write(man_page(f, doc, os.path.basename(h), a.version,
                                    a.lib, names, structs))
         return 0
+    # lines "HEADER FUNCTION"; only the entries of the headers checked count
     known = set()
     if a.known_missing:
+        checked = {os.path.basename(h) for h in a.headers}
         for line in open(a.known_missing):
-            line = line.split('#')[0].strip()
-            if line:
-                known.add(line)
+            words = line.split('#')[0].split()
+            if len(words) == 2 and words[0] in checked:
+                known.add(words[1])
     bad = 0
     for h, f, doc in funcs:
         what = missing(f, doc)
@@ -325,6 +327,9 @@ def main():
         elif f['name'] in known:
             print(f'FAIL  {tag}: documented now; drop it from {a.known_missing}')
             bad += 1
+    for name in sorted(known - {f['name'] for _, f, _ in funcs}):
+        print(f'FAIL  {name}: listed in {a.known_missing}, no such public function')
+        bad += 1
     print(f'{len(funcs)} public functions checked, {bad} failures')
     return 1 if bad else 0
 
