@@ -97,9 +97,12 @@ START_TEST(newer_caller_larger_sz)
 }
 END_TEST
 
-/* A caller built before vector_min/vector_max existed: its sz ends after
- * flags, and whatever lies beyond (here 0xff, which as vector_min would be
- * invalid) is not its struct and is not read: defaults apply. */
+/* An older caller whose struct ends after flags (sz = offsetofend(flags)):
+ * whatever lies beyond (here 0xff, which as vector_min would be invalid) is
+ * not its struct and is not read: defaults apply. (1.0's struct had the
+ * same 64-byte sizeof as 1.1's, vector_min/max sitting in its unchecked
+ * padding; 1.0 never shipped, and from 1.1 on that padding is checked, so
+ * the rule holds for every caller 1.1 accepts.) */
 START_TEST(older_caller_smaller_sz_gets_defaults)
 {
 	const struct pvtimer_abi_header *h;
