@@ -330,5 +330,9 @@ int pvtimer_area_get_stats(const struct pvtimer_area *a,
 	dst = &stats->slot_reads;
 	for (size_t i = 0; i < n / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	/* a newer caller's counters this version does not have read 0 */
+	if (stats->sz > sizeof(*stats))
+		memset((char *)stats + sizeof(*stats), 0,
+		       stats->sz - sizeof(*stats));
 	return 0;
 }

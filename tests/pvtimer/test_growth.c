@@ -107,6 +107,30 @@ START_TEST(tsc_map_tail_is_zero_and_hand_made_maps_work)
 }
 END_TEST
 
+/* A newer caller's larger stats struct: the counters this library does not
+ * know read 0, whatever the caller left there. */
+START_TEST(stats_zero_a_newer_callers_tail)
+{
+	PVTIMER_AREA_OPTS(o, .slot_count = 1);
+	struct {
+		struct pvtimer_area_stats st;
+		uint64_t future[3];
+	} big;
+	struct pvtimer_slot_snapshot snap;
+	struct pvtimer_area *a = NULL;
+
+	ck_assert_int_eq(pvtimer_area_new(&o, &a), 0);
+	ck_assert_int_eq(pvtimer_host_read_slot(a, 0, 1, &snap), 0);
+	memset(&big, 0xff, sizeof(big));
+	big.st.sz = sizeof(big);
+	ck_assert_int_eq(pvtimer_area_get_stats(a, &big.st), 0);
+	ck_assert_uint_eq(big.st.sz, sizeof(big));
+	ck_assert_uint_eq(big.st.slot_reads, 1);
+	ck_assert(all_zero(big.future, sizeof(big.future)));
+	pvtimer_area_destroy(a);
+}
+END_TEST
+
 static Suite *growth_suite(void)
 {
 	Suite *s = suite_create("pvtimer-growth");
@@ -115,6 +139,7 @@ static Suite *growth_suite(void)
 	tcase_add_test(tc, snapshot_is_written_whole);
 	tcase_add_test(tc, iterator_is_initialised_whole);
 	tcase_add_test(tc, tsc_map_tail_is_zero_and_hand_made_maps_work);
+	tcase_add_test(tc, stats_zero_a_newer_callers_tail);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -110,7 +110,9 @@ struct pvtimer_slot_snapshot {
 };
 
 /** Counters of what a host saw in guest memory. Set @c sz before calling
- * pvtimer_area_get_stats(); later versions only append fields. */
+ * pvtimer_area_get_stats(); later versions only append fields: an older
+ * caller's smaller @c sz gets the counters it has, a newer caller's larger
+ * one gets zero for the counters this library does not have. */
 struct pvtimer_area_stats {
 	size_t sz;               /**< sizeof(struct pvtimer_area_stats) */
 	uint64_t slot_reads;     /**< snapshots attempted */
