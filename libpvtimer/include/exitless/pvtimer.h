@@ -76,7 +76,13 @@ struct pvtimer_area_opts {
  * so the memset comes first (libbpf's LIBBPF_OPTS; needs GNU C statement
  * expressions, as gcc and clang provide).
  */
-#define PVTIMER_AREA_OPTS(name, ...)                                          	struct pvtimer_area_opts name = ({                                    		__builtin_memset(&name, 0, sizeof(struct pvtimer_area_opts)); 		(struct pvtimer_area_opts){                                   			.sz = sizeof(struct pvtimer_area_opts), __VA_ARGS__   		};                                                            	})
+#define PVTIMER_AREA_OPTS(name, ...)                                          \
+	struct pvtimer_area_opts name = ({                                    \
+		__builtin_memset(&name, 0, sizeof(struct pvtimer_area_opts)); \
+		(struct pvtimer_area_opts){                                   \
+			.sz = sizeof(struct pvtimer_area_opts), __VA_ARGS__   \
+		};                                                            \
+	})
 
 /**
  * What the host made of one slot, read once from guest memory.
