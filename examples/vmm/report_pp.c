@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/* The pingpong report: per service time and configuration, round-trip
+ * p50/p99 and what the waiting cost in CPU, the guest's polling (its own
+ * TSC count) and the host's halt polling (KVM's halt_poll_success_ns +
+ * halt_poll_fail_ns), per round trip and as a share of one CPU over the
+ * run; plus halt_exits and halt_successful_poll per round trip. A table,
+ * or the JSON "pingpong" array. Guest-written counters are copied once. */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static uint64_t kvm_delta(const struct pp_phase *p, int j)
+{
+	if (p->after[0][j] == UINT64_MAX || p->before[0][j] == UINT64_MAX)
+		return 0;
+	return p->after[0][j] - p->before[0][j];
+}
+
+void pp_summarize(struct ctx *c, uint32_t svc, uint32_t cfg,
+		  struct pp_result *r)
+{
+	const struct pp_phase *p = &c->pp[svc][cfg];
+	struct vmm_pp_counters k;
+	uint64_t n, host_ns;
+	const int64_t *s;
+	double rt;
+
+	memset(r, 0, sizeof(*r));
+	r->ran = p->ran;
+	if (!p->ran)
+		return;
+	if (p->error[0]) {
+		r->error = p->error;
+		return;
+	}
+	memcpy(&k, &c->mb->pp[svc][cfg], sizeof(k));
+	n = k.rounds < c->o.rounds ? k.rounds : c->o.rounds;
+	r->rounds = n;
+	r->skipped = k.skipped != 0;
+	r->hp_changes = p->hp_changes;
+	r->hp_last_ns = p->hp_last_ns;
+	if (!n)
+		return;
+	s = mem_gpa(&c->vmm, VMM_SAMPLES_GPA + 8ull * c->mb->samples_max *
+					       (svc * VMM_PP_CFGS + cfg),
+		    8ull * n);
+	r->sorted_ns = malloc(n * sizeof(*r->sorted_ns));
+	if (!r->sorted_ns)
+		die("pingpong summary", 12);
+	for (uint64_t i = 0; i < n; i++)
+		r->sorted_ns[i] = tsc_to_ns(c, s[i]);
+	qsort(r->sorted_ns, n, sizeof(*r->sorted_ns), cmp_i64);
+	r->p50_ns = (uint64_t)r->sorted_ns[n / 2];
+	r->p99_ns = (uint64_t)r->sorted_ns[n * 99 / 100];
+	r->max_ns = (uint64_t)r->sorted_ns[n - 1];
+	r->run_ns = (uint64_t)tsc_to_ns(c, (int64_t)k.run_tsc);
+	rt = (double)n;
+	host_ns = kvm_delta(p, ST_POLL_SUCCESS_NS) + kvm_delta(p, ST_POLL_FAIL_NS);
+	r->guest_poll_ns_per_rtt = (double)tsc_to_ns(c, (int64_t)k.poll_tsc) / rt;
+	r->host_poll_ns_per_rtt = (double)host_ns / rt;
+	if (r->run_ns) {
+		r->guest_poll_cpu = (double)tsc_to_ns(c, (int64_t)k.poll_tsc) /
+				    (double)r->run_ns;
+		r->host_poll_cpu = (double)host_ns / (double)r->run_ns;
+	}
+	r->halt_exits_per_rtt = (double)kvm_delta(p, ST_HALT_EXITS) / rt;
+	r->successful_poll_per_rtt =
+		(double)kvm_delta(p, ST_HALT_SUCCESSFUL_POLL) / rt;
+	r->polled_share = (double)k.polled / (double)n;
+}
+
+static void json_row(const struct ctx *c, uint32_t svc, uint32_t cfg,
+		     const struct pp_result *r)
+{
+	printf("{\"config\": \"%s\", \"service_us\": %u", pp_names[cfg],
+	       c->o.services_us[svc]);
+	if (r->error) {
+		/* error text is ours (strerror and fixed words): no quotes */
+		printf(", \"error\": \"%s\"}", r->error);
+		return;
+	}
+	printf(", \"round_trips\": %" PRIu64 ", \"rtt_p50_ns\": %" PRIu64
+	       ", \"rtt_p99_ns\": %" PRIu64 ", \"rtt_max_ns\": %" PRIu64
+	       ", \"guest_poll_cpu\": %.4f, \"host_poll_cpu\": %.4f"
+	       ", \"halt_exits_per_rtt\": %.3f"
+	       ", \"halt_successful_poll_per_rtt\": %.3f"
+	       ", \"guest_poll_ns_per_rtt\": %.0f, \"host_poll_ns_per_rtt\": %.0f"
+	       ", \"polled_share\": %.3f, \"run_ns\": %" PRIu64,
+	       r->rounds, r->p50_ns, r->p99_ns, r->max_ns, r->guest_poll_cpu,
+	       r->host_poll_cpu, r->halt_exits_per_rtt,
+	       r->successful_poll_per_rtt, r->guest_poll_ns_per_rtt,
+	       r->host_poll_ns_per_rtt, r->polled_share, r->run_ns);
+	if (cfg == VMM_PP_HOST_POLL_SMART)
+		printf(", \"halt_poll_changes\": %" PRIu64
+		       ", \"halt_poll_last_ns\": %" PRIu64,
+		       r->hp_changes, r->hp_last_ns);
+	printf("}");
+}
+
+static void pp_json(struct ctx *c, struct pp_result r[][VMM_PP_CFGS])
+{
+	int first = 1;
+
+	printf("{\"workload\": \"pingpong\", \"tsc_khz\": %u, \"tsc_offset\": "
+	       "%lld, \"rounds\": %u, \"warmup\": %u, \"guest_halt_cost_ns\": "
+	       "%" PRIu64 ", \"host_halt_cost_ns\": %" PRIu64
+	       ", \"pingpong\": [",
+	       c->tsc_khz, (long long)c->tsc_offset[0], c->o.rounds,
+	       c->o.warmup, c->o.halt_cost_ns, c->o.host_halt_cost_ns);
+	for (uint32_t s = 0; s < c->o.nservices; s++) {
+		for (uint32_t i = 0; i < VMM_PP_CFGS; i++) {
+			if (!r[s][i].ran)
+				continue;
+			printf("%s\n  ", first ? "" : ",");
+			json_row(c, s, i, &r[s][i]);
+			first = 0;
+		}
+	}
+	printf("\n]}\n");
+}
+
+static void pp_table(struct ctx *c, struct pp_result r[][VMM_PP_CFGS])
+{
+	printf("exitless-vmm pingpong: vCPU on CPU %d, device on CPU %d, %u "
+	       "round trips per row (after %u warm-up), TSC %u kHz, guest H "
+	       "%" PRIu64 " us, host H %" PRIu64 " us\n",
+	       c->o.cpus[0], c->o.agent_cpu, c->o.rounds, c->o.warmup,
+	       c->tsc_khz, c->o.halt_cost_ns / 1000,
+	       c->o.host_halt_cost_ns / 1000);
+	printf("  %-7s %-16s %9s %9s %10s %10s %8s %8s %8s\n", "service",
+	       "config", "p50 us", "p99 us", "guest cpu", "host cpu",
+	       "halts/rt", "okpoll/rt", "polled");
+	for (uint32_t s = 0; s < c->o.nservices; s++) {
+		for (uint32_t i = 0; i < VMM_PP_CFGS; i++) {
+			const struct pp_result *p = &r[s][i];
+
+			if (!p->ran)
+				continue;
+			printf("  %4u us %-16s ", c->o.services_us[s], pp_names[i]);
+			if (p->error) {
+				printf("error: %s\n", p->error);
+				continue;
+			}
+			printf("%9.1f %9.1f %10.3f %10.3f %8.2f %8.2f %7.0f%%\n",
+			       (double)p->p50_ns / 1e3, (double)p->p99_ns / 1e3,
+			       p->guest_poll_cpu, p->host_poll_cpu,
+			       p->halt_exits_per_rtt, p->successful_poll_per_rtt,
+			       100.0 * p->polled_share);
+		}
+	}
+	printf("  cpu: share of one CPU over the row's run spent polling "
+	       "(guest: ring 3; host: KVM halt polling)\n");
+}
+
+void print_pingpong(struct ctx *c, struct pp_result r[][VMM_PP_CFGS])
+{
+	if (c->o.json)
+		pp_json(c, r);
+	else
+		pp_table(c, r);
+}
