@@ -96,7 +96,7 @@ int agent_phase_begin(struct ctx *c)
 	return rc;
 }
 
-int agent_phase_end(struct ctx *c)
+int agent_phase_end(struct ctx *c, int rep)
 {
 	int rc;
 
@@ -104,8 +104,10 @@ int agent_phase_end(struct ctx *c)
 		return 0;
 	c->agent_stats.sz = sizeof(c->agent_stats);
 	rc = agent_get_stats(c->agent, &c->agent_stats);
-	if (!rc)
+	if (!rc) {
+		c->agent_rep[rep] = c->agent_stats;
 		rc = agent_stop(c->agent);
+	}
 	c->agent_running = 0;
 	return rc;
 }

@@ -18,7 +18,7 @@
 
 /* The KVM statistics read around each phase (report.c names them; the
  * report's rows index result.kvm[] in this order). */
-#define NSTATS 9
+#define NSTATS 12
 #define ST_HALT_EXITS 1
 #define ST_HALT_SUCCESSFUL_POLL 5
 #define ST_POLL_SUCCESS_NS 7
@@ -35,6 +35,8 @@ extern const char *const stat_names[];
 #define HP_SMART 3   /* the ceiling chosen from the halt histograms */
 #define HP_MODES_MAX 3
 #define HP_KVM_DEFAULT_NS 200000u
+
+#define HP_HIST_N 32 /* KVM's HALT_POLL_HIST_COUNT */
 
 struct hp_mode {
 	int kind;
@@ -78,6 +80,9 @@ struct pp_phase {
 	int ran;
 	char error[160]; /* the host refused the configuration */
 	uint64_t hp_changes, hp_last_ns; /* smart host rule */
+	/* KVM's halt histograms (success, fail, wait), when readable */
+	uint64_t hist_before[3][HP_HIST_N], hist_after[3][HP_HIST_N];
+	int have_hist;
 };
 
 struct ctx {
@@ -105,7 +110,8 @@ struct ctx {
 	uint64_t after[VMM_VCPUS_MAX][HP_MODES_MAX][VMM_CFG_COUNT][NSTATS];
 	int ran[HP_MODES_MAX][VMM_CFG_COUNT];
 	uint64_t hp_changes[HP_MODES_MAX][VMM_CFG_COUNT];
-	struct agent_stats agent_stats;
+	struct agent_stats agent_stats; /* cumulative, at the last stop */
+	struct agent_stats agent_rep[HP_MODES_MAX]; /* at each repetition's stop */
 	/* pingpong workload */
 	struct pp_phase pp[VMM_PP_SVC_MAX][VMM_PP_CFGS];
 	struct device *dev;
@@ -156,7 +162,7 @@ void teardown(struct ctx *c);
 /* agentctl.c: the timer agent */
 void setup_agent(struct ctx *c);
 int agent_phase_begin(struct ctx *c);
-int agent_phase_end(struct ctx *c);
+int agent_phase_end(struct ctx *c, int rep);
 
 /* phases.c: the timer workload's phase markers */
 int timer_phase(struct ctx *c, int idx, uint32_t v);
@@ -173,6 +179,8 @@ int hp_set(struct ctx *c, uint64_t ns);
 int hp_begin(struct ctx *c, const struct hp_mode *m);
 uint64_t hp_end(struct ctx *c); /* returns the smart rule's changes */
 uint64_t hp_window(const struct ctx *c); /* smart's last ceiling */
+/* vCPU 0's halt histograms: success, fail, wait; -ENOENT without them */
+int hp_read_hists(struct ctx *c, uint64_t out[3][HP_HIST_N]);
 void hp_destroy(struct ctx *c);
 
 /* ports.c */

@@ -32,7 +32,7 @@
 
 #include "app.h"
 
-#define HIST_N 32 /* KVM's HALT_POLL_HIST_COUNT */
+#define HIST_N HP_HIST_N
 #define HP_MAX_WINDOW_NS 1000000 /* never poll a host CPU away for more */
 
 enum { H_SUCCESS, H_FAIL, H_WAIT, H_FAIL_NS, H_COUNT };
@@ -261,6 +261,20 @@ uint64_t hp_end(struct ctx *c)
 	pthread_join(h->thread, NULL);
 	h->running = 0;
 	return h->changes;
+}
+
+int hp_read_hists(struct ctx *c, uint64_t out[3][HP_HIST_N])
+{
+	if (!c->hpctl)
+		return -ENOENT;
+	for (int j = 0; j < 3; j++) {
+		int rc = stats_read_array(&c->hpctl->st[0], (uint32_t)j, out[j],
+					  HIST_N);
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 uint64_t hp_window(const struct ctx *c)

@@ -43,7 +43,7 @@ static int phase_end(struct ctx *c, int idx, int rep, uint32_t cfg)
 	if (c->o.nhp)
 		c->hp_changes[rep][cfg] = hp_end(c);
 	if (cfg == VMM_CFG_EXITLESS)
-		rc = agent_phase_end(c);
+		rc = agent_phase_end(c, rep);
 	return rc;
 }
 

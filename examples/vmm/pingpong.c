@@ -108,11 +108,15 @@ int pingpong_phase(struct ctx *c, int idx, uint32_t v)
 	    cfg >= VMM_PP_CFGS || svc >= c->o.nservices || (v >> 16))
 		return -EPROTO;
 	p = &c->pp[svc][cfg];
-	if (v & VMM_PP_RECORD)
+	if (v & VMM_PP_RECORD) {
+		p->have_hist = hp_read_hists(c, p->hist_before) == 0;
 		return stats_read(&c->stats[0], p->before[0]);
+	}
 	if (!(v & VMM_PHASE_END))
 		return begin(c, svc, cfg, p);
 	rc = stats_read(&c->stats[0], p->after[0]);
+	if (p->have_hist)
+		p->have_hist = hp_read_hists(c, p->hist_after) == 0;
 	p->hp_changes = hp_end(c);
 	p->hp_last_ns = cfg == VMM_PP_HOST_POLL_SMART ? hp_window(c) : 0;
 	p->ran = 1;

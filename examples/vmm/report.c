@@ -19,6 +19,7 @@ const char *const stat_names[] = {
 	"exits",	  "halt_exits",		  "insn_emulation",
 	"irq_injections", "io_exits",		  "halt_successful_poll",
 	"halt_wakeup",	  "halt_poll_success_ns", "halt_poll_fail_ns",
+	"halt_attempted_poll", "halt_poll_invalid", "halt_wait_ns",
 };
 _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == NSTATS,
 	       "NSTATS and stat_names disagree");
@@ -159,6 +160,22 @@ static double pct(uint64_t a, uint64_t b)
 	return b ? 100.0 * (double)a / (double)b : 0.0;
 }
 
+/* The agent's counters are cumulative over its runs: one repetition's. */
+static struct agent_stats agent_delta(const struct ctx *c, int rep)
+{
+	struct agent_stats a = c->agent_rep[rep];
+
+	if (rep > 0) {
+		const struct agent_stats *b = &c->agent_rep[rep - 1];
+
+		a.fires -= b->fires;
+		a.injections -= b->injections;
+		a.inject_errors -= b->inject_errors;
+		a.promises_late -= b->promises_late;
+	}
+	return a;
+}
+
 void print_table(struct ctx *c, struct result *r, int have[2], int rep)
 {
 	char cpus[32], hb[32];
@@ -226,13 +243,14 @@ void print_table(struct ctx *c, struct result *r, int have[2], int rep)
 		}
 		printf(", lateness max %" PRIu64 " us\n", r[i].max_ns / 1000);
 	}
-	if (have[VMM_CFG_EXITLESS])
+	if (have[VMM_CFG_EXITLESS]) {
+		struct agent_stats a = agent_delta(c, rep);
+
 		printf("  agent: fires %" PRIu64 ", injections %" PRIu64
 		       ", inject errors %" PRIu64 ", promises late %" PRIu64
-		       "\n",
-		       c->agent_stats.fires, c->agent_stats.injections,
-		       c->agent_stats.inject_errors,
-		       c->agent_stats.promises_late);
+		       "\n", a.fires, a.injections, a.inject_errors,
+		       a.promises_late);
+	}
 	if (have[0] && have[1] && guest_exit_ops(&r[0].k) && r[0].kvm[1] &&
 	    r[0].p50_ns)
 		printf("ratio exitless/plain: guest exit-causing ops %.3f, "
@@ -283,7 +301,16 @@ static void json_config(struct ctx *c, const struct result *r, int rep,
 	for (int j = 1; j < 7; j++)
 		printf("%s\"%s\": %" PRIu64, j > 1 ? ", " : "",
 		       reason_names[j], r->k.reasons[j]);
-	printf("}}");
+	printf("}");
+	if (i == VMM_CFG_EXITLESS) {
+		struct agent_stats a = agent_delta(c, rep);
+
+		printf(", \"agent\": {\"fires\": %" PRIu64 ", \"injections\": %"
+		       PRIu64 ", \"inject_errors\": %" PRIu64
+		       ", \"promises_late\": %" PRIu64 "}",
+		       a.fires, a.injections, a.inject_errors, a.promises_late);
+	}
+	printf("}");
 }
 
 void print_json_configs(struct ctx *c, struct result r[][VMM_CFG_COUNT],

@@ -102,6 +102,27 @@ static void json_row(const struct ctx *c, uint32_t svc, uint32_t cfg,
 	       r->host_poll_cpu, r->halt_exits_per_rtt,
 	       r->successful_poll_per_rtt, r->guest_poll_ns_per_rtt,
 	       r->host_poll_ns_per_rtt, r->polled_share, r->run_ns);
+	printf(", \"kvm\": {");
+	for (int j = 0; j < NSTATS; j++)
+		printf("%s\"%s\": %" PRIu64, j ? ", " : "", stat_names[j],
+		       kvm_delta(&c->pp[svc][cfg], j));
+	printf("}");
+	if (c->pp[svc][cfg].have_hist) {
+		static const char *const h[3] = { "poll_success", "poll_fail",
+						  "wait" };
+		const struct pp_phase *p = &c->pp[svc][cfg];
+
+		/* log2 ns buckets: [0] = 0, [i] = [2^(i-1), 2^i) */
+		printf(", \"kvm_hist\": {");
+		for (int j = 0; j < 3; j++) {
+			printf("%s\"%s\": [", j ? ", " : "", h[j]);
+			for (int b = 0; b < HP_HIST_N; b++)
+				printf("%s%" PRIu64, b ? ", " : "",
+				       p->hist_after[j][b] - p->hist_before[j][b]);
+			printf("]");
+		}
+		printf("}");
+	}
 	if (cfg == VMM_PP_HOST_POLL_SMART)
 		printf(", \"halt_poll_changes\": %" PRIu64
 		       ", \"halt_poll_last_ns\": %" PRIu64,
