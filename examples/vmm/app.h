@@ -138,6 +138,8 @@ struct pp_result {
 	const char *error; /* the host refused it: no figures */
 	uint64_t rounds, p50_ns, p99_ns, max_ns, run_ns;
 	double guest_poll_cpu, host_poll_cpu;     /* CPUs over the run */
+	double guest_poll_cpu_raw; /* stalls included (report_pp.c) */
+	uint64_t stalled;          /* round trips left out of guest_poll_cpu */
 	double guest_poll_ns_per_rtt, host_poll_ns_per_rtt;
 	double halt_exits_per_rtt, successful_poll_per_rtt, polled_share;
 	uint64_t hp_changes, hp_last_ns;

@@ -148,7 +148,7 @@ static void setup_mailbox(struct ctx *c)
 	mb->pp_services = c->o.nservices;
 	mb->pp_configs = c->o.pp_configs;
 	if (c->o.workload == WORKLOAD_PINGPONG)
-		arrays = (uint64_t)c->o.nservices * VMM_PP_CFGS;
+		arrays = 3ull * c->o.nservices * VMM_PP_CFGS;
 	else
 		arrays = (uint64_t)VMM_CFG_COUNT * (uint64_t)c->o.vcpus *
 			 mb->repeats;

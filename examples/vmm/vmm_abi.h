@@ -201,8 +201,10 @@ struct vmm_mailbox {
 	uint64_t seed;
 	uint64_t samples_gpa; /* int64 lateness (TSC) per timer; array
 			       * ((rep * vcpus + vcpu) * VMM_CFG_COUNT + cfg);
-			       * pingpong: round trip (TSC) per request,
-			       * array svc * VMM_PP_CFGS + cfg */
+			       * pingpong: per request, three arrays per
+			       * row r = svc * VMM_PP_CFGS + cfg: round
+			       * trip, poll and cycle time (TSC) at 3r,
+			       * 3r + 1, 3r + 2 */
 	uint64_t samples_max; /* entries per (vCPU, config) array */
 	uint32_t vcpus;       /* vCPUs running the workload together */
 	uint32_t test_fault;  /* test hook: 0, or 1 + the vCPU that calls

@@ -18,7 +18,9 @@ struct pp_run {
 	volatile struct vmm_mailbox *mb;
 	volatile struct vmm_percpu *pc;
 	struct vmm_pp_counters *k;
-	int64_t *out;
+	int64_t *out;   /* per round trip: its length (TSC) */
+	int64_t *poll;  /* ... ticks polled */
+	int64_t *cycle; /* ... request to the wait's end in ring 3 */
 	uint64_t khz, base_tsc, seq;
 	uint32_t marker; /* config | service index << 8 */
 	struct idlepoll_cpu *ip; /* NULL: halt at once */
@@ -37,10 +39,11 @@ static void halt(struct pp_run *r, uint64_t seq)
 }
 
 /* One round trip; returns its length in TSC ticks (interrupt stub's stamp
- * minus the request's). @record: count it. */
-static uint64_t round_trip(struct pp_run *r, int record)
+ * minus the request's). @record: count it, and store its poll and cycle
+ * time at index @i. */
+static uint64_t round_trip(struct pp_run *r, int record, uint32_t i)
 {
-	uint64_t c0 = rd(&r->pc->dev_count), t0, t1, poll_end, window = 0;
+	uint64_t c0 = rd(&r->pc->dev_count), t0, t1, irq, poll_end, window = 0;
 	int polled = 0;
 
 	t0 = rdtsc();
@@ -52,8 +55,12 @@ static uint64_t round_trip(struct pp_run *r, int record)
 		while (!(polled = rd(&r->pc->dev_count) != c0) &&
 		       rdtsc() < poll_end)
 			__builtin_ia32_pause();
-		if (record)
-			r->k->poll_tsc += rdtsc() - t0;
+		if (record) {
+			r->poll[i] = (int64_t)(rdtsc() - t0);
+			r->k->poll_tsc += (uint64_t)r->poll[i];
+		}
+	} else if (record) {
+		r->poll[i] = 0;
 	}
 	while (rd(&r->pc->dev_count) == c0) {
 		/* seq first: an interrupt after this read bumps it, and the
@@ -65,12 +72,21 @@ static uint64_t round_trip(struct pp_run *r, int record)
 		halt(r, seq);
 	}
 	t1 = rdtsc();
+	irq = rd(&r->pc->dev_tsc);
+	/* The idle period ends when the completion interrupt arrives (the
+	 * stub's stamp), not when ring 3 resumes: after a halt, ring 3 also
+	 * waits for the emulated trap's return, and a period that long would
+	 * teach the policy that halting costs nothing more than it does,
+	 * so it would keep halting. */
 	if (r->ip)
-		idlepoll_reflect(r->ip, ns_since(r, t1) - ns_since(r, t0),
+		idlepoll_reflect(r->ip, irq > t0 ? ns_since(r, irq) - ns_since(r, t0)
+						 : 0,
 				 polled);
-	if (record)
+	if (record) {
 		r->k->polled += (uint64_t)polled;
-	return rd(&r->pc->dev_tsc) - t0;
+		r->cycle[i] = (int64_t)(t1 - t0);
+	}
+	return irq - t0;
 }
 
 static int guest_policy(uint32_t cfg, uint32_t *policy)
@@ -106,13 +122,13 @@ static int run_config(struct pp_run *r, uint32_t cfg)
 	}
 	r->base_tsc = rdtsc();
 	for (uint32_t i = 0; i < warm; i++)
-		round_trip(r, 0);
+		round_trip(r, 0, 0);
 	/* the VMM reads KVM's counters here: they then hold only the
 	 * recorded round trips (a trap or two, against thousands) */
 	outl(VMM_PORT_PP_PHASE, VMM_PP_RECORD | r->marker);
 	start = rdtsc();
 	for (uint32_t i = 0; i < n; i++) {
-		r->out[i] = (int64_t)round_trip(r, 1);
+		r->out[i] = (int64_t)round_trip(r, 1, i);
 		r->k->rounds++;
 	}
 	r->k->run_tsc = rdtsc() - start;
@@ -136,9 +152,12 @@ int run_pingpong(volatile struct vmm_mailbox *mb,
 			if (!(mb->pp_configs & (1u << cfg)))
 				continue;
 			r.k = (struct vmm_pp_counters *)&mb->pp[svc][cfg];
+			/* three arrays per row: round trip, poll, cycle */
 			r.out = (int64_t *)(uintptr_t)(
-				mb->samples_gpa + 8ull * mb->samples_max *
+				mb->samples_gpa + 8ull * mb->samples_max * 3 *
 							  (svc * VMM_PP_CFGS + cfg));
+			r.poll = r.out + mb->samples_max;
+			r.cycle = r.poll + mb->samples_max;
 			outl(VMM_PORT_PP_PHASE, VMM_PHASE_BEGIN | marker);
 			/* the VMM set pp_skip during that port write */
 			if (__atomic_load_n(&mb->pp_skip, __ATOMIC_ACQUIRE))
