@@ -140,7 +140,8 @@ struct pp_result {
 	double guest_poll_cpu, host_poll_cpu;     /* CPUs over the run */
 	double guest_poll_cpu_raw; /* stalls included (report_pp.c) */
 	uint64_t stalled;          /* round trips left out of guest_poll_cpu */
-	double guest_poll_ns_per_rtt, host_poll_ns_per_rtt;
+	double guest_poll_ns_per_rtt, host_poll_ns_per_rtt; /* guest: median */
+	double guest_poll_ns_mean;
 	double halt_exits_per_rtt, successful_poll_per_rtt, polled_share;
 	uint64_t hp_changes, hp_last_ns;
 	int64_t *sorted_ns; /* round trips, ascending (for the plot) */

@@ -34,6 +34,9 @@
 
 #define HIST_N HP_HIST_N
 #define HP_MAX_WINDOW_NS 1000000 /* never poll a host CPU away for more */
+/* Decide only on this many (decayed) halts: a handful of periods makes a
+ * histogram of noise, and the ceiling would flap with it. */
+#define HP_MIN_EVENTS 32
 
 enum { H_SUCCESS, H_FAIL, H_WAIT, H_FAIL_NS, H_COUNT };
 static const char *const hist_names[H_COUNT] = {
@@ -140,19 +143,29 @@ static int decide(struct hpctl *h)
 	uint64_t window = 0, halts = 0;
 	int rc;
 
+	int decided = 0;
+
 	for (int v = 0; v < h->c->o.vcpus; v++) {
-		uint64_t w;
+		uint64_t w, events = 0;
 
 		rc = sample(h, v, &halts);
-		if (!rc)
-			rc = idlepoll_hist_window(h->idle[v], HIST_N,
-						  h->c->o.host_halt_cost_ns,
-						  HP_MAX_WINDOW_NS, &w);
 		if (rc)
 			return rc;
+		for (int b = 0; b < HIST_N; b++)
+			events += h->idle[v][b];
+		if (events < HP_MIN_EVENTS)
+			continue;
+		rc = idlepoll_hist_window(h->idle[v], HIST_N,
+					  h->c->o.host_halt_cost_ns,
+					  HP_MAX_WINDOW_NS, &w);
+		if (rc)
+			return rc;
+		decided = 1;
 		if (w > window)
 			window = w; /* one ceiling for the VM */
 	}
+	if (!decided)
+		return 0; /* too few halts to say: keep the ceiling */
 	if (window == h->window)
 		return 0;
 	rc = hp_set(h->c, window);
