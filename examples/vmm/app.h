@@ -115,6 +115,7 @@ struct ctx {
 	/* pingpong workload */
 	struct pp_phase pp[VMM_PP_SVC_MAX][VMM_PP_CFGS];
 	struct device *dev;
+	uint64_t dev_completions, dev_inject_errors; /* at its stop */
 	struct hpctl *hpctl; /* running smart host rule, or NULL */
 	char line[256];
 	size_t line_len;

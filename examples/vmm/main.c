@@ -36,7 +36,22 @@ static int check_vcpus(struct ctx *c)
 {
 	if (watchdog_expired()) {
 		fprintf(stderr, "exitless-vmm: watchdog: guest still running "
-			"after %d s (a lost timer?)\n", c->o.timeout_s);
+			"after %d s (a lost %s?)\n", c->o.timeout_s,
+			c->o.workload == WORKLOAD_PINGPONG ? "completion" : "timer");
+		if (c->o.workload == WORKLOAD_PINGPONG) {
+			const struct vmm_percpu *pc =
+				mem_gpa(&c->vmm, VMM_PERCPU_GPA(0), sizeof(*pc));
+
+			/* guest-written, for a human: no decision on them */
+			fprintf(stderr, "exitless-vmm: requests %llu, device "
+				"completions %llu (inject errors %llu), "
+				"completion interrupts %llu, interrupt seq %llu\n",
+				(unsigned long long)c->mb->req.seq,
+				(unsigned long long)c->dev_completions,
+				(unsigned long long)c->dev_inject_errors,
+				(unsigned long long)pc->dev_count,
+				(unsigned long long)pc->seq);
+		}
 		return 1;
 	}
 	for (int i = 0; i < c->o.vcpus; i++) {

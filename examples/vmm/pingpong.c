@@ -41,7 +41,7 @@ void setup_pingpong(struct ctx *c)
 
 void teardown_pingpong(struct ctx *c)
 {
-	device_stop(c->dev, NULL, NULL);
+	device_stop(c->dev, &c->dev_completions, &c->dev_inject_errors);
 	c->dev = NULL;
 }
 

@@ -230,8 +230,9 @@ static void pp_table(struct ctx *c, struct pp_result r[][VMM_PP_CFGS])
 			       100.0 * p->polled_share);
 		}
 	}
-	printf("  cpu: share of one CPU over the row's run spent polling "
-	       "(guest: ring 3; host: KVM halt polling)\n");
+	printf("  guest cpu: ring-3 polling over the waiting time of the "
+	       "undisturbed round trips; host cpu: KVM halt polling over the "
+	       "run (a share of one CPU)\n");
 }
 
 void print_pingpong(struct ctx *c, struct pp_result r[][VMM_PP_CFGS])

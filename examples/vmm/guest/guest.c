@@ -353,7 +353,11 @@ void umain(uint64_t id)
 	    mb->timers > mb->samples_max || mb->max_us < mb->min_us ||
 	    !mb->vcpus || mb->vcpus > VMM_VCPUS_MAX || id >= mb->vcpus)
 		done(1);
-	if (id == 0) {
+	if (id == 0 && mb->workload == VMM_WORKLOAD_PINGPONG) {
+		puts_("guest: ring 3 up, pingpong, ");
+		putu(mb->pp_rounds);
+		puts_(" round trips per row\n");
+	} else if (id == 0) {
 		puts_("guest: ring 3 up, ");
 		putu(mb->vcpus);
 		puts_(" vCPU(s), ");
