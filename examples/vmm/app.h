@@ -49,6 +49,7 @@ struct opts {
 	int json, inject_msi, adaptive, fifo, timeout_s, vcpu_cpu, agent_cpu;
 	int vcpus;
 	uint32_t test_fault; /* --test-fault-vcpu N: 1 + N, else 0 */
+	uint32_t test_device_delay_ms; /* --test-device-start-ms */
 	int cpus[VMM_VCPUS_MAX]; /* host CPU of each vCPU thread, -1: any */
 	const char *guest;
 	int workload;

@@ -62,7 +62,9 @@ static void usage(void)
 		"  --warmup N          round trips before recording (300)\n"
 		"  --pp-configs LIST   halt,host-poll,fixed100,smart,haltpoll,\n"
 		"                      no-hlt-exit,host-poll-smart (all)\n"
-		"  --plot PATH         write the latency distributions as SVG\n",
+		"  --plot PATH         write the latency distributions as SVG\n"
+		"  --test-device-start-ms N  test: the device thread first runs\n"
+		"                      N ms late\n",
 		VMM_GUEST_PATH);
 }
 
@@ -193,6 +195,7 @@ void parse(int argc, char **argv, struct opts *o)
 		{ "rounds", 1, 0, 'R' },     { "warmup", 1, 0, 'w' },
 		{ "pp-configs", 1, 0, 'P' }, { "halt-poll", 1, 0, 'H' },
 		{ "host-halt-cost-us", 1, 0, 'C' }, { "plot", 1, 0, 'O' },
+		{ "test-device-start-ms", 1, 0, 'D' },
 		{ "help", 0, 0, '?' },       { 0, 0, 0, 0 },
 	};
 	int c, p, timeout_given = 0;
@@ -269,6 +272,10 @@ void parse(int argc, char **argv, struct opts *o)
 			o->host_halt_cost_ns = num(optarg, "--host-halt-cost-us") * 1000;
 			break;
 		case 'O': o->plot = optarg; break;
+		case 'D':
+			o->test_device_delay_ms =
+				(uint32_t)num(optarg, "--test-device-start-ms");
+			break;
 		default: usage(); exit(c == '?' ? 1 : 0);
 		}
 	}

@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <x86intrin.h>
@@ -24,13 +25,27 @@ struct device {
 	uint64_t service_tsc; /* atomic: set between phases */
 	int stop;             /* atomic */
 	uint64_t completions, inject_errors;
+	/* the request line before any vCPU runs: read here, by the thread,
+	 * it could already hold the first request (a thread may first run
+	 * milliseconds after pthread_create on a busy CPU), which would then
+	 * never be completed */
+	uint64_t start_seq;
 	uint32_t khz;
+	uint32_t start_delay_ms; /* test hook: a late-running thread */
 };
 
 static void *device_main(void *arg)
 {
 	struct device *d = arg;
-	uint64_t last = __atomic_load_n(&d->req->seq, __ATOMIC_ACQUIRE);
+	uint64_t last = d->start_seq;
+
+	if (d->start_delay_ms) {
+		struct timespec t = { .tv_sec = d->start_delay_ms / 1000,
+				      .tv_nsec = (long)(d->start_delay_ms % 1000) *
+						 1000000L };
+
+		nanosleep(&t, NULL);
+	}
 
 	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
 		/* guest memory: read once; any change is one new request
@@ -56,7 +71,7 @@ static void *device_main(void *arg)
 }
 
 int device_start(struct device **out, volatile struct vmm_pp_request *req,
-		 int efd, int cpu, uint32_t host_khz)
+		 int efd, int cpu, uint32_t host_khz, uint32_t start_delay_ms)
 {
 	struct device *d = calloc(1, sizeof(*d));
 	pthread_attr_t attr;
@@ -66,7 +81,9 @@ int device_start(struct device **out, volatile struct vmm_pp_request *req,
 		return -ENOMEM;
 	d->efd = efd;
 	d->req = req;
+	d->start_seq = __atomic_load_n(&req->seq, __ATOMIC_ACQUIRE);
 	d->khz = host_khz;
+	d->start_delay_ms = start_delay_ms;
 	rc = pthread_attr_init(&attr);
 	if (!rc && cpu >= 0) {
 		cpu_set_t set;

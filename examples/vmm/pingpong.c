@@ -34,7 +34,7 @@ void setup_pingpong(struct ctx *c)
 		die("device irqfd", -rc);
 	/* the spare CPU, where the timer workload puts the agent */
 	rc = device_start(&c->dev, &c->mb->req, c->dev_efd, c->o.agent_cpu,
-			  c->host_khz);
+			  c->host_khz, c->o.test_device_delay_ms);
 	if (rc)
 		die("device thread", -rc);
 }

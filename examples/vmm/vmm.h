@@ -95,10 +95,11 @@ int stats_read_array(const struct stats *s, uint32_t j, uint64_t *values,
 		     uint32_t max);
 void stats_close(struct stats *s);
 
-/* device.c: the pingpong device thread (pinned to cpu unless -1) */
+/* device.c: the pingpong device thread (pinned to cpu unless -1); it
+ * first runs start_delay_ms late (a test hook, else 0) */
 struct device;
 int device_start(struct device **out, volatile struct vmm_pp_request *req,
-		 int efd, int cpu, uint32_t host_khz);
+		 int efd, int cpu, uint32_t host_khz, uint32_t start_delay_ms);
 void device_set_service(struct device *d, uint32_t us);
 void device_stop(struct device *d, uint64_t *completions,
 		 uint64_t *inject_errors);
