@@ -6,6 +6,7 @@
  * run; plus halt_exits and halt_successful_poll per round trip. A table,
  * or the JSON "pingpong" array. Guest-written counters are copied once. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,7 +52,7 @@ static void stall_cpu(struct ctx *c, const int64_t *poll,
 	uint64_t kept = 0;
 
 	if (!each)
-		die("pingpong summary", 12);
+		die("pingpong summary", ENOMEM);
 	for (uint64_t i = 0; i < n; i++) {
 		/* guest-written: read once, clamp */
 		int64_t pi = poll[i], ci = cycle[i];
@@ -105,7 +106,7 @@ void pp_summarize(struct ctx *c, uint32_t svc, uint32_t cfg,
 	stall_cpu(c, s + c->mb->samples_max, s + 2 * c->mb->samples_max, n, r);
 	r->sorted_ns = malloc(n * sizeof(*r->sorted_ns));
 	if (!r->sorted_ns)
-		die("pingpong summary", 12);
+		die("pingpong summary", ENOMEM);
 	for (uint64_t i = 0; i < n; i++)
 		r->sorted_ns[i] = tsc_to_ns(c, s[i]);
 	qsort(r->sorted_ns, n, sizeof(*r->sorted_ns), cmp_i64);
