@@ -219,6 +219,38 @@ IDLEPOLL_API void idlepoll_destroy(struct idlepoll_cpu *c);
  */
 IDLEPOLL_API uint64_t idlepoll_now_ns(void);
 
+/** Most buckets idlepoll_hist_window() takes (a 64-bit duration has 65 log2 classes). */
+#define IDLEPOLL_HIST_MAX_BUCKETS 65
+
+/**
+ * The poll window that minimises the expected cost of idle periods, given
+ * only a log2 histogram of their durations (hosted). The cost model is the
+ * simulator's (idlepoll_cost()): a period of d ns costs d if d <= window,
+ * else window + H. This is what a host can learn from KVM's binary stats
+ * (`halt_wait_hist` and friends use this layout), with no trace.
+ *
+ * Layout, KVM's log2 histogram: @p counts[0] counts periods of 0 ns;
+ * @p counts[i] for 0 < i < @p n - 1 counts periods in [2^(i-1), 2^i);
+ * @p counts[n - 1] counts every period >= 2^(n-2) (open-ended).
+ *
+ * Candidates are 0 (halt at once) and the upper edge 2^i of every closed
+ * bucket i (a window there catches the whole bucket). A bucket's periods
+ * are costed at its midpoint, 0.75 * 2^i, when polled; the open bucket
+ * is never caught. Ties go to the smaller window (less CPU).
+ *
+ * @param counts        @p n bucket counts (read only)
+ * @param n             buckets, 2 .. IDLEPOLL_HIST_MAX_BUCKETS
+ * @param halt_cost_ns  H, > 0
+ * @param max_window_ns largest window to return; 0 means no limit
+ * @param window_ns     receives the window (0 for an empty histogram)
+ * @return 0; -EINVAL on a NULL pointer, a bad @p n or H = 0.
+ * Thread safety: touches only its arguments.
+ */
+IDLEPOLL_API int idlepoll_hist_window(const uint64_t *counts, size_t n,
+				      uint64_t halt_cost_ns,
+				      uint64_t max_window_ns,
+				      uint64_t *window_ns);
+
 #ifdef __cplusplus
 }
 #endif
