@@ -46,6 +46,7 @@ struct hp_mode {
 struct opts {
 	uint32_t timers, min_us, max_us, configs, idle_policy;
 	uint64_t halt_cost_ns, poll_slack_ns, seed, margin_ns;
+	uint32_t backstop_us; /* guest liveness backstop B; 0: off */
 	int json, inject_msi, adaptive, fifo, timeout_s, vcpu_cpu, agent_cpu;
 	int vcpus;
 	uint32_t test_fault; /* --test-fault-vcpu N: 1 + N, else 0 */

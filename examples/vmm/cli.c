@@ -41,6 +41,9 @@ static void usage(void)
 		"                      emulated ring 0 ~50 us + a wake-up 15-60 us)\n"
 		"  --poll-slack-us N   polling may run this far past the deadline (100)\n"
 		"  --margin-us N       pvtimer margin (5)\n"
+		"  --backstop-us N     guest keeps its LAPIC timer at most N us ahead\n"
+		"                      while the host holds a deadline (ABI liveness\n"
+		"                      rule; 0: off, the default)\n"
 		"  --vcpu-cpu N        host CPU of vCPU 0 (first allowed; others follow)\n"
 		"  --agent-cpu N       host CPU of the agent (next allowed CPU no vCPU\n"
 		"                      uses; -1 or none left: any, adaptive mode)\n"
@@ -190,7 +193,7 @@ void parse(int argc, char **argv, struct opts *o)
 		{ "seed", 1, 0, 'S' },       { "timeout", 1, 0, 'T' },
 		{ "guest", 1, 0, 'G' },      { "json", 0, 0, 'j' },
 		{ "fifo", 0, 0, 'F' },       { "vcpus", 1, 0, 'n' },
-		{ "test-fault-vcpu", 1, 0, 'X' },
+		{ "test-fault-vcpu", 1, 0, 'X' }, { "backstop-us", 1, 0, 'B' },
 		{ "workload", 1, 0, 'W' },   { "service-us", 1, 0, 'U' },
 		{ "rounds", 1, 0, 'R' },     { "warmup", 1, 0, 'w' },
 		{ "pp-configs", 1, 0, 'P' }, { "halt-poll", 1, 0, 'H' },
@@ -251,6 +254,7 @@ void parse(int argc, char **argv, struct opts *o)
 		case 'j': o->json = 1; break;
 		case 'F': o->fifo = 1; break;
 		case 'n': o->vcpus = (int)num(optarg, "--vcpus"); break;
+		case 'B': o->backstop_us = (uint32_t)num(optarg, "--backstop-us"); break;
 		case 'X':
 			o->test_fault = 1 + (uint32_t)num(optarg,
 							  "--test-fault-vcpu");

@@ -290,12 +290,15 @@ static void json_config(struct ctx *c, const struct result *r, int rep,
 	       ", \"handbacks\": %" PRIu64 ", \"spurious\": %" PRIu64
 	       ", \"pv_fired\": %" PRIu64 ", \"lapic_fired\": %" PRIu64
 	       ", \"early\": %" PRIu64
+	       ", \"backstop_arms\": %" PRIu64 ", \"backstop_irqs\": %" PRIu64
+	       ", \"backstop_fired\": %" PRIu64
 	       ", \"late_p50_ns\": %" PRIu64 ", \"late_p99_ns\": %" PRIu64
 	       ", \"late_max_ns\": %" PRIu64,
 	       r->k.tsc_wrmsr, r->k.eoi_wrmsr, r->k.hlt,
 	       r->k.traps, r->k.pv_arms, r->k.fallbacks,
 	       r->k.polled, r->k.handbacks, r->k.spurious,
 	       r->k.pv_fired, r->k.lapic_fired, r->k.early,
+	       r->k.backstop_arms, r->k.backstop_irqs, r->k.backstop_fired,
 	       r->p50_ns, r->p99_ns, r->max_ns);
 	printf(", \"fallback_reasons\": {");
 	for (int j = 1; j < VMM_REASONS; j++)

@@ -136,6 +136,7 @@ static void setup_mailbox(struct ctx *c)
 	mb->idle_policy = c->o.idle_policy;
 	mb->halt_cost_ns = c->o.halt_cost_ns;
 	mb->poll_slack_ns = c->o.poll_slack_ns;
+	mb->backstop_us = c->o.backstop_us;
 	mb->seed = c->o.seed;
 	mb->samples_gpa = VMM_SAMPLES_GPA;
 	mb->vcpus = (uint32_t)c->o.vcpus;

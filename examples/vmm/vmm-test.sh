@@ -18,18 +18,24 @@ err=$(mktemp)
 svg=$(mktemp)
 trap 'rm -f "$out" "$err" "$svg"' EXIT
 timers=200
-for vcpus in 1 2; do
-	"$vmm" --timers $timers --vcpus $vcpus --json --timeout 240 \
+# "1b": one vCPU with the ABI's liveness backstop on (B = 500 us, deadlines
+# 1-3 ms, so the backstop fires and is re-armed within most timers)
+for run in 1 2 1b; do
+	vcpus=${run%b}
+	extra=""
+	[ "$run" = 1b ] && extra="--backstop-us 500 --min-us 1000 --max-us 3000"
+	# shellcheck disable=SC2086
+	"$vmm" --timers $timers --vcpus $vcpus --json --timeout 240 $extra \
 		>"$out" 2>"$err"
 	rc=$?
 	cat "$err" >&2
 	[ $rc -eq 77 ] && { echo "SKIP: no usable /dev/kvm"; exit 77; }
 	[ $rc -eq 0 ] || { echo "FAIL: exitless-vmm --vcpus $vcpus exited $rc"; cat "$out"; exit 1; }
 	cat "$out"
-	python3 - "$out" "$timers" "$vcpus" <<'PY' || exit 1
+	python3 - "$out" "$timers" "$vcpus" "$run" <<'PY' || exit 1
 import json, sys
 r = json.load(open(sys.argv[1]))
-per, vcpus = int(sys.argv[2]), int(sys.argv[3])
+per, vcpus, backstop = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4].endswith("b")
 n = per * vcpus
 fail = []
 def check(cond, what):
@@ -60,10 +66,16 @@ if p:
 if e:
     check(e["pv_arms"] + e["fallbacks"] >= n, "exitless: every timer armed")
     check(e["pv_fired"] <= e["pv_arms"], "exitless: pv-fired timers were pv-armed")
-    check(e["lapic_fired"] <= e["fallbacks"],
-          "exitless: LAPIC-fired timers fell back first")
+    check(e["lapic_fired"] <= e["fallbacks"] + e["backstop_fired"],
+          "exitless: LAPIC-fired timers fell back first (or the backstop "
+          "delivered them)")
     check(sum(e["fallback_reasons"].values()) == e["fallbacks"],
           "exitless: every fallback has a reason")
+    if backstop:
+        check(e["backstop_arms"] > 0, "exitless: the backstop was programmed")
+        check(e["backstop_irqs"] > 0, "exitless: backstop interrupts handled")
+    else:
+        check(e["backstop_arms"] == 0, "exitless: no backstop unless asked")
     a = r.get("agent", {})
     check(a.get("inject_errors", 1) == 0, "agent: no injection errors")
     check(a.get("fires", 0) >= e["pv_fired"],
@@ -71,7 +83,8 @@ if e:
 for f in fail:
     print("FAIL:", f)
 print("vmm-test:", "FAIL" if fail else "ok",
-      f"({per} timers per configuration per vCPU, {vcpus} vCPU(s))")
+      f"({per} timers per configuration per vCPU, {vcpus} vCPU(s)"
+      f"{', backstop' if backstop else ''})")
 sys.exit(1 if fail else 0)
 PY
 done

@@ -172,7 +172,10 @@ struct vmm_counters {
 	uint64_t early;        /* interrupts seen before their deadline */
 	uint64_t pv_fired;     /* timers ended by the pvtimer interrupt */
 	uint64_t lapic_fired;  /* timers ended by the LAPIC timer */
-	uint64_t reserved[6];
+	uint64_t backstop_arms; /* LAPIC programmed as the liveness backstop */
+	uint64_t backstop_irqs; /* LAPIC interrupts the backstop rule handled */
+	uint64_t backstop_fired; /* timers the backstop delivered (host had not) */
+	uint64_t reserved[3];
 };
 
 /** An unexpected exception, as the vCPU that took it saw it; written by
@@ -218,7 +221,7 @@ struct vmm_mailbox {
 	uint32_t pp_configs;  /* pingpong: bit VMM_PP_*: run it */
 	uint32_t pp_skip;     /* host-written at a pingpong phase's BEGIN: the
 			       * host refused it, skip to END */
-	uint32_t reserved1;
+	uint32_t backstop_us; /* ABI liveness backstop B in µs; 0: off */
 	uint64_t reserved0[1];
 	/* guest-written from here */
 	uint32_t barrier[16]; /* arrivals per rendezvous point */

@@ -178,6 +178,7 @@ struct pv_wait {
 	uint64_t deadline;
 	uint64_t lapic0, pv_seen;
 	int hw; /* the LAPIC timer holds the deadline */
+	int backstop; /* the liveness backstop is on (--backstop-us) */
 };
 
 static void fall_back(struct run *r, struct pv_wait *w, int reason)
@@ -188,13 +189,65 @@ static void fall_back(struct run *r, struct pv_wait *w, int reason)
 	w->hw = 1;
 }
 
+/* The pvtimer path holds the deadline; the LAPIC timer only backs it up
+ * (ABI §4, liveness rule): program it where the helpers say. */
+static void arm_backstop(struct run *r, struct pv_wait *w)
+{
+	r->k->backstop_arms++;
+	arm_lapic(r, pvtimer_guest_hw_deadline(w->g));
+}
+
+/* A LAPIC interrupt ends the timer only at or after its deadline: one that
+ * came earlier was a backstop (or an older deadline) the new programming
+ * raced with. */
+static int lapic_due(struct run *r, const struct pv_wait *w)
+{
+	return (int64_t)(rd(&r->pc->lapic_tsc) - w->deadline) >= 0;
+}
+
+/* With the backstop on, every LAPIC interrupt goes through the helpers:
+ * it may be the backstop (re-arm it, or fall back if the host stopped
+ * keeping its promise), the deadline delivered by the backstop because the
+ * host never did, or a stale one. @return 1 when it ended this timer. */
+static int backstop_irq(struct run *r, struct pv_wait *w)
+{
+	int armed = pvtimer_guest_pv_deadline(w->g) != 0, rc;
+
+	r->k->backstop_irqs++;
+	rc = pvtimer_guest_on_hw_timer(w->g);
+	if (w->hw)
+		return lapic_due(r, w); /* the LAPIC holds this timer */
+	if (rc == PVTIMER_GUEST_HW_EXPIRED) {
+		if (!armed)
+			return 0;
+		if (lapic_due(r, w)) {
+			r->k->backstop_fired++; /* the host never delivered it */
+			return 1;
+		}
+		/* a backstop that expired just before D, seen after it: the
+		 * LAPIC at D (already due) delivers it, measured honestly */
+		fall_back(r, w, PVTIMER_GUEST_FALLBACK_PAST);
+		return 0;
+	}
+	if (rc == PVTIMER_GUEST_BACKSTOP)
+		arm_backstop(r, w);
+	else if (rc > 0)
+		fall_back(r, w, rc);
+	return 0;
+}
+
 /* 0: still waiting; 1: the LAPIC timer fired; 2: the pvtimer fired. */
 static int pv_check(struct run *r, struct pv_wait *w)
 {
-	uint64_t pv;
+	uint64_t pv, lapic = rd(&r->pc->lapic_count);
 
-	if (w->hw && rd(&r->pc->lapic_count) != w->lapic0)
+	if (w->backstop && lapic != w->lapic0) {
+		w->lapic0 = lapic;
+		if (backstop_irq(r, w))
+			return 1;
+	} else if (w->hw && lapic != w->lapic0) {
 		return 1;
+	}
 	pv = rd(&r->pc->pv_count);
 	if (pv == w->pv_seen)
 		return 0;
@@ -277,8 +330,10 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 			__builtin_ia32_pause();
 	}
 	irq0 = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count);
+	pvtimer_guest_set_backstop(&g, (uint64_t)r->mb->backstop_us * r->khz /
+					       1000u);
 	for (uint32_t i = 0; i < n; i++) {
-		struct pv_wait w = { .g = &g };
+		struct pv_wait w = { .g = &g, .backstop = r->mb->backstop_us != 0 };
 		uint64_t delta = rand_delta(r), t0, t1, window, poll_end;
 		int fired = 0, polled = 0;
 
@@ -286,10 +341,12 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 		w.pv_seen = rd(&r->pc->pv_count);
 		w.deadline = rdtsc() + delta;
 		rc = pvtimer_guest_arm(&g, w.deadline);
-		if (rc != PVTIMER_GUEST_PV)
-			fall_back(r, &w, rc);
-		else
+		if (rc == PVTIMER_GUEST_PV || rc == PVTIMER_GUEST_BACKSTOP)
 			r->k->pv_arms++;
+		if (rc == PVTIMER_GUEST_BACKSTOP)
+			arm_backstop(r, &w);
+		else if (rc != PVTIMER_GUEST_PV)
+			fall_back(r, &w, rc);
 
 		/* Poll in ring 3 (native, no exit) for the window libidlepoll
 		 * picks; a timer wake-up may come a little after the deadline,
@@ -308,7 +365,9 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 
 			if (!w.hw) {
 				rc = pvtimer_guest_before_halt(&g);
-				if (rc != PVTIMER_GUEST_PV)
+				if (rc == PVTIMER_GUEST_BACKSTOP)
+					arm_backstop(r, &w);
+				else if (rc != PVTIMER_GUEST_PV)
 					fall_back(r, &w, rc);
 			}
 			seq = rd(&r->pc->seq);
@@ -329,8 +388,10 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 			r->out[i] = (int64_t)(rd(&r->pc->lapic_tsc) - w.deadline);
 		} else {
 			r->k->pv_fired++;
-			if (w.hw)
+			if (w.hw) {
 				arm_lapic(r, 0);
+				pvtimer_guest_hw_disarmed(&g);
+			}
 			r->out[i] = (int64_t)(rd(&r->pc->pv_tsc) - w.deadline);
 		}
 		if (r->out[i] < 0)

@@ -305,6 +305,16 @@ static inline uint64_t pvtimer_guest_hw_deadline(const struct pvtimer_guest *g)
 }
 
 /**
+ * Tell the helpers that the caller disarmed its hardware timer (wrote 0 to
+ * it), so that the next decision programs a backstop again if one is due.
+ * @param g the vCPU's state
+ */
+static inline void pvtimer_guest_hw_disarmed(struct pvtimer_guest *g)
+{
+	g->hw_armed = 0;
+}
+
+/**
  * The deadline the host holds for this vCPU.
  * @param g the vCPU's state
  * @return that deadline (guest TSC), or 0 when none is pv-armed.
