@@ -62,6 +62,7 @@ struct opts {
 	int nhp;
 	uint64_t host_halt_cost_ns; /* H of the smart host rule */
 	const char *plot;           /* SVG path, or NULL */
+	const char *metrics;        /* Prometheus text path, or NULL */
 };
 
 struct ctx;
@@ -221,6 +222,7 @@ void pp_summarize(struct ctx *c, uint32_t svc, uint32_t cfg,
 void print_pingpong(struct ctx *c, struct pp_result r[][VMM_PP_CFGS]);
 
 /* plot.c: cumulative distributions as SVG, one panel per group */
+int write_metrics(struct ctx *c, const char *path);
 int plot_timers(struct ctx *c, struct result r[][VMM_CFG_COUNT],
 		int have[][VMM_CFG_COUNT], const char *path);
 int plot_pingpong(struct ctx *c, struct pp_result r[][VMM_PP_CFGS],

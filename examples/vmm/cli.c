@@ -66,6 +66,7 @@ static void usage(void)
 		"  --pp-configs LIST   halt,host-poll,fixed100,smart,haltpoll,\n"
 		"                      no-hlt-exit,host-poll-smart (all)\n"
 		"  --plot PATH         write the latency distributions as SVG\n"
+		"  --metrics PATH      write the agent's counters (Prometheus text)\n"
 		"  --test-device-start-ms N  test: the device thread first runs\n"
 		"                      N ms late\n",
 		VMM_GUEST_PATH);
@@ -198,6 +199,7 @@ void parse(int argc, char **argv, struct opts *o)
 		{ "rounds", 1, 0, 'R' },     { "warmup", 1, 0, 'w' },
 		{ "pp-configs", 1, 0, 'P' }, { "halt-poll", 1, 0, 'H' },
 		{ "host-halt-cost-us", 1, 0, 'C' }, { "plot", 1, 0, 'O' },
+		{ "metrics", 1, 0, 'M' },
 		{ "test-device-start-ms", 1, 0, 'D' },
 		{ "help", 0, 0, '?' },       { 0, 0, 0, 0 },
 	};
@@ -276,6 +278,7 @@ void parse(int argc, char **argv, struct opts *o)
 			o->host_halt_cost_ns = num(optarg, "--host-halt-cost-us") * 1000;
 			break;
 		case 'O': o->plot = optarg; break;
+		case 'M': o->metrics = optarg; break;
 		case 'D':
 			o->test_device_delay_ms =
 				(uint32_t)num(optarg, "--test-device-start-ms");

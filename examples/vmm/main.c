@@ -108,6 +108,8 @@ static int report_timers(struct ctx *c)
 	}
 	if (c->o.plot && plot_timers(c, r, have, c->o.plot))
 		bad = 1;
+	if (c->o.metrics && write_metrics(c, c->o.metrics))
+		bad = 1;
 	for (int rep = 0; rep < nrep; rep++)
 		for (uint32_t i = 0; i < VMM_CFG_COUNT; i++)
 			free(r[rep][i].sorted_ns);

@@ -16,7 +16,7 @@ vmm=$1
 out=$(mktemp)
 err=$(mktemp)
 svg=$(mktemp)
-trap 'rm -f "$out" "$err" "$svg"' EXIT
+trap 'rm -f "$out" "$err" "$svg" "$svg.prom"' EXIT
 timers=200
 # "1b": one vCPU with the ABI's liveness backstop on (B = 500 us, deadlines
 # 1-3 ms, so the backstop fires and is re-armed within most timers)
@@ -88,7 +88,8 @@ print("vmm-test:", "FAIL" if fail else "ok",
 sys.exit(1 if fail else 0)
 PY
 done
-"$vmm" --timers 100 --halt-poll kvm,smart:5 --json --timeout 240 >"$out" 2>"$err"
+"$vmm" --timers 100 --halt-poll kvm,smart:5 --json --timeout 240 \
+	--metrics "$svg.prom" >"$out" 2>"$err"
 rc=$?
 cat "$err" >&2
 [ $rc -eq 0 ] || { echo "FAIL: --halt-poll kvm,smart:5 exited $rc"; cat "$out"; exit 1; }
@@ -110,6 +111,34 @@ for name, k in c.items():
 for f in fail:
     print("FAIL:", f)
 print("vmm-test:", "FAIL" if fail else "ok", "(timer workload per halt-poll mode)")
+sys.exit(1 if fail else 0)
+PY
+python3 - "$svg.prom" <<'PY' || exit 1
+import re, sys
+# the agent's counters as Prometheus text: each family once (HELP, TYPE,
+# then its samples together), one sample per halt-poll run, well-formed
+fams, cur, fail, runs = [], None, [], set()
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    m = re.match(r"# TYPE (\S+) (counter|gauge|histogram)$", line)
+    if m:
+        fams.append(m.group(1)); cur = m.group(1); continue
+    if line.startswith("# HELP "):
+        continue
+    m = re.match(r'([a-z_]+)\{([^}]*)\} ([0-9]+)$', line)
+    if not m or not m.group(1).startswith(cur or "?"):
+        fail.append(f"sample outside its family: {line}")
+        continue
+    runs.update(re.findall(r'run="([^"]*)"', m.group(2)))
+if len(fams) != len(set(fams)):
+    fail.append("a family appears twice")
+if "exitless_agent_fires_total" not in fams:
+    fail.append("no fires counter")
+if runs != {"kvm", "smart:5"}:
+    fail.append(f"one label set per run: {sorted(runs)}")
+for f in fail:
+    print("FAIL:", f)
+print("vmm-test:", "FAIL" if fail else "ok", f"(--metrics: {len(fams)} families)")
 sys.exit(1 if fail else 0)
 PY
 "$vmm" --workload pingpong --service-us 1,20,50 --rounds 100 --warmup 20 \

@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -19,21 +21,28 @@
 #define DEF_SPIN_SYNC_NS 20000ull
 #define DEF_WAKE_BOUND_NS 150000ull
 
+/* End of the last field this version knows: bytes past it in a caller's
+ * struct (tail padding included) must be zero, so that a later field placed
+ * there is never read from an older caller's garbage (libbpf's rule). */
+#define OPTS_KNOWN_END \
+	(offsetof(struct agent_opts, tsc_khz) + sizeof(uint32_t))
+
 static int copy_opts(struct agent_opts *dst, const struct agent_opts *src)
 {
-	*dst = (struct agent_opts){ .sz = sizeof(*dst) };
+	size_t n;
+
+	memset(dst, 0, sizeof(*dst));
+	dst->sz = sizeof(*dst);
 	if (!src)
 		return 0;
 	if (src->sz < sizeof(size_t))
 		return -EINVAL;
-	if (src->sz > sizeof(*dst)) {
-		const char *tail = (const char *)src + sizeof(*dst);
-
-		for (size_t i = 0; i < src->sz - sizeof(*dst); i++)
-			if (tail[i])
-				return -EINVAL;
-	}
-	memcpy(dst, src, src->sz < sizeof(*dst) ? src->sz : sizeof(*dst));
+	for (size_t i = OPTS_KNOWN_END; i < src->sz; i++)
+		if (((const unsigned char *)src)[i])
+			return -EINVAL;
+	/* an older, shorter caller: its fields, defaults for the rest */
+	n = src->sz < OPTS_KNOWN_END ? src->sz : OPTS_KNOWN_END;
+	memcpy(dst, src, n);
 	dst->sz = sizeof(*dst);
 	return 0;
 }
@@ -108,6 +117,9 @@ int agent_new(const struct agent_opts *opts, struct agent **out)
 		rc = a->cpu;
 		goto fail;
 	}
+	/* the caller's rate spares the ~10 ms calibration */
+	if (a->opts.tsc_khz)
+		agent_set_tsc_khz(a->opts.tsc_khz);
 	a->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (a->ctl_fd < 0) {
 		rc = -errno;
@@ -383,6 +395,23 @@ static int prepare(struct agent *a)
 	return 0;
 }
 
+/* The agent thread is created with every signal blocked (it inherits the
+ * mask): a VMM's own signals, such as the one that kicks vCPU threads out
+ * of KVM_RUN, must never be delivered to it. */
+static int create_quiet_thread(struct agent *a, pthread_attr_t *attr)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	rc = pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (rc)
+		return -rc;
+	rc = -pthread_create(&a->thread, attr, agent_engine_main, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
 static int spawn(struct agent *a)
 {
 	pthread_attr_t attr;
@@ -395,10 +424,12 @@ static int spawn(struct agent *a)
 		rc = agent_thread_attr(a, &attr, sched);
 		if (rc)
 			return rc;
-		rc = -pthread_create(&a->thread, &attr, agent_engine_main, a);
+		rc = create_quiet_thread(a, &attr);
 		pthread_attr_destroy(&attr);
 		if (!rc) {
 			a->st.sched_applied = (uint32_t)sched;
+			/* so that top -H and perf show what it is */
+			pthread_setname_np(a->thread, "exitless-agent");
 			return 0;
 		}
 		if (rc != -EPERM)

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The agent's clock is the TSC; nanoseconds only for options and stats. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "internal.h"
 
+/* Process-wide: set by the first agent_new() given a rate, else measured
+ * once. Read relaxed (a word written before any thread uses it). */
 static uint64_t tsc_khz;
 static pthread_once_t tsc_once = PTHREAD_ONCE_INIT;
 
@@ -20,15 +23,28 @@ static uint64_t mono_ns(void)
  * enough for a lateness histogram and for ns-valued options. */
 static void calibrate(void)
 {
-	uint64_t n0 = mono_ns(), t0 = agent_tsc(), n1, t1;
+	uint64_t n0, t0, n1, t1, khz, expected;
+
+	if (__atomic_load_n(&tsc_khz, __ATOMIC_RELAXED))
+		return; /* given by the caller: no busy-wait */
+	n0 = mono_ns();
+	t0 = agent_tsc();
 
 	do {
 		n1 = mono_ns();
 	} while (n1 - n0 < 10000000ull);
 	t1 = agent_tsc();
-	tsc_khz = (t1 - t0) * 1000000ull / (n1 - n0);
-	if (!tsc_khz)
-		tsc_khz = 1000000;
+	khz = (t1 - t0) * 1000000ull / (n1 - n0);
+	/* a rate given meanwhile (agent_set_tsc_khz) wins */
+	expected = 0;
+	__atomic_compare_exchange_n(&tsc_khz, &expected, khz ? khz : 1000000,
+				    false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+void agent_set_tsc_khz(uint64_t khz)
+{
+	if (khz)
+		__atomic_store_n(&tsc_khz, khz, __ATOMIC_RELAXED);
 }
 
 uint64_t agent_tsc(void)
@@ -38,8 +54,12 @@ uint64_t agent_tsc(void)
 
 uint64_t agent_tsc_khz(void)
 {
+	uint64_t khz = __atomic_load_n(&tsc_khz, __ATOMIC_RELAXED);
+
+	if (khz)
+		return khz;
 	pthread_once(&tsc_once, calibrate);
-	return tsc_khz;
+	return __atomic_load_n(&tsc_khz, __ATOMIC_RELAXED);
 }
 
 uint64_t agent_ns_to_tsc(uint64_t ns)

@@ -27,6 +27,9 @@ int agent_injector_check(const struct agent_injector *inj)
 {
 	if (!inj)
 		return -EINVAL;
+	for (size_t i = 0; i < sizeof(inj->reserved) / sizeof(inj->reserved[0]); i++)
+		if (inj->reserved[i])
+			return -EINVAL; /* a field this version does not know */
 	switch (inj->kind) {
 	case AGENT_INJ_IRQFD:
 	case AGENT_INJ_MSI:

@@ -105,6 +105,7 @@ uint32_t agent_uring_calibrate(struct agent_uring *r);
 /* TSC clock (clock.c): calibrated once per process. */
 uint64_t agent_tsc(void);
 uint64_t agent_tsc_khz(void);
+void agent_set_tsc_khz(uint64_t khz);
 uint64_t agent_ns_to_tsc(uint64_t ns);
 uint64_t agent_tsc_to_ns(uint64_t tsc);
 uint32_t agent_log2_bucket(uint64_t ns);

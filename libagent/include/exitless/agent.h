@@ -30,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h> /* memset in AGENT_OPTS */
 
 #include <exitless/pvtimer.h>
 
@@ -91,12 +92,24 @@ struct agent_opts {
 	int sched_policy;           /**< SCHED_OTHER (0), SCHED_FIFO, SCHED_RR:
 				     *   applied if permitted */
 	int sched_priority;         /**< for FIFO/RR */
+	uint32_t tsc_khz;           /**< the host TSC rate (e.g. the guest's
+				     *   KVM_GET_TSC_KHZ when guest and host
+				     *   rates agree, or /proc's tsc_khz);
+				     *   0: measured once per process (about
+				     *   10 ms of busy-waiting) */
 };
 
-/** Declare and zero-initialise a struct agent_opts named @p name. */
+/**
+ * Declare a struct agent_opts named @p name, zeroed whole (padding
+ * included, libbpf's rule: a later version may give padding a meaning),
+ * with @c sz set and the given fields.
+ */
 #define AGENT_OPTS(name, ...)                                                 \
-	struct agent_opts name = { .sz = sizeof(struct agent_opts),          \
-				   __VA_ARGS__ }
+	struct agent_opts name = ({                                           \
+		memset(&name, 0, sizeof(struct agent_opts));                  \
+		(struct agent_opts){ .sz = sizeof(struct agent_opts),         \
+				     __VA_ARGS__ };                           \
+	})
 
 /** Injector kinds. */
 #define AGENT_INJ_IRQFD 1u    /**< write 1 to an eventfd (a KVM irqfd) */
@@ -130,6 +143,9 @@ struct agent_injector {
 	uint32_t msi_fixed_vector; /**< MSI: 1 = send msi_data as is */
 	agent_inject_fn fn;  /**< CALLBACK */
 	void *ctx;           /**< CALLBACK: passed to @c fn */
+	uint64_t reserved[4]; /**< zero: room for later fields (a version that
+			       *   gives them a meaning treats zero as
+			       *   "unset"); non-zero is -EINVAL */
 };
 
 /** Log2 lateness buckets: bucket b counts lateness in [2^b, 2^(b+1)) ns
@@ -291,6 +307,32 @@ AGENT_API int agent_get_stats(struct agent *agent, struct agent_stats *stats);
  */
 AGENT_API uint64_t agent_stats_late_pct(const struct agent_stats *stats,
 					double pct);
+
+/**
+ * Format stats snapshots in the Prometheus text exposition format (version
+ * 0.0.4): one family per field, `exitless_agent_<field>_total` for
+ * counters and `exitless_agent_<field>` for gauges, and the
+ * lateness histogram `exitless_agent_lateness_seconds` (cumulative log2
+ * buckets and _count; no _sum, which the agent does not keep), each family
+ * once with one sample per snapshot. No server and no I/O: the caller
+ * writes the text where it wants it. Any thread.
+ * @param stats  @p n snapshots from agent_get_stats() (an older, smaller
+ *               @c sz: the fields it has, the others read 0)
+ * @param labels @p n label sets, each put in its samples' braces verbatim,
+ *               e.g. `vm="web1",agent="0"`; NULL (or a NULL entry, or "")
+ *               for none; a set must not contain '{', '}' or a newline,
+ *               and sets must differ for the text to be valid
+ * @param n      number of snapshots, at least 1
+ * @param buf    where to write (NUL-terminated); may be NULL when @p size
+ *               is 0, to learn the length
+ * @param size   bytes at @p buf
+ * @return the length of the whole text (excluding the NUL), as snprintf:
+ * @p size or more means it was cut; -EINVAL for no or a NULL or too small
+ * snapshot, a bad label set, or a NULL @p buf with a size.
+ */
+AGENT_API int agent_stats_format_prometheus(const struct agent_stats *const *stats,
+					    const char *const *labels, size_t n,
+					    char *buf, size_t size);
 
 /**
  * Choose a CPU for an agent: one the process may use (libnuma's allowed
