@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Private state of an agent. Fields marked (engine) are touched only by the
  * agent thread while it runs, and by API calls under agent.lock while it
- * does not; commands (command.c) hand them over between the two. */
+ * does not; commands (agent.c: run_cmd, exec_cmd) hand them over between
+ * the two. */
 #ifndef AGENT_INTERNAL_H
 #define AGENT_INTERNAL_H
 
