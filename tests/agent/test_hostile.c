@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* A hostile slot next to honest ones: past deadlines in a loop, bad
- * vectors and flags, deadlines at the far end of the TSC range, torn
+ * vectors and flags, deadlines far beyond the horizon, torn
  * writes, storms of pending bits. Honest vCPUs lose nothing and stay on
  * time; every hostile input is counted. */
 #include <check.h>
@@ -59,10 +59,11 @@ static void *hostile_thread(void *arg)
 			vec = 5; /* an exception vector */
 			break;
 		case 2:
-			dl = UINT64_MAX - x->rounds; /* far end of the range */
+			/* far ahead (modular: beyond the horizon, below 2^63) */
+			dl = now + (1ull << 61) - x->rounds;
 			break;
 		case 3:
-			flags = 0x80; /* unknown flag */
+			flags = 0x81; /* armed, plus an unknown flag */
 			break;
 		case 4: /* torn: leave the seqlock odd for a while */
 			__atomic_store_n(&s->seq, ++seq | 1u, __ATOMIC_RELEASE);
