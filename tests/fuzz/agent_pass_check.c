@@ -24,6 +24,11 @@ void fz_note_arm(uint32_t slot, uint32_t gen, uint64_t deadline)
 	struct fz_slot *s = &fz.slot[slot];
 	struct fz_known *k = &s->known[s->known_next++ % FZ_KNOWN];
 
+	/* an arm the rule refused before writing left the generation
+	 * unused: the next one reuses the number with its own deadline */
+	for (uint32_t i = 0; i < FZ_KNOWN; i++)
+		if (__atomic_load_n(&s->known[i].gen, __ATOMIC_RELAXED) == gen)
+			__atomic_store_n(&s->known[i].valid, 0, __ATOMIC_RELEASE);
 	/* invalidate, fill, validate: the injector may read it meanwhile */
 	__atomic_store_n(&k->valid, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&k->gen, gen, __ATOMIC_RELAXED);

@@ -42,7 +42,9 @@ static void build_genuine(uint8_t *mem, size_t bytes, uint32_t slots, uint8_t op
 			  .features = (opt & 1) ? PVTIMER_F_FIRED_TSC : 0,
 			  .margin_tsc = (uint64_t)(opt >> 1 & 3) << 10,
 			  .max_horizon_tsc = (opt & 8) ? 1ull << 20 : 0,
-			  .tsc_khz = (opt & 16) ? 2600000 : 0);
+			  .tsc_khz = (opt & 16) ? 2600000 : 0,
+			  .vector_min = (opt & 32) ? 0x40 : 0,
+			  .vector_max = (opt & 64) ? 0xef : 0);
 
 	MUST(pvtimer_area_new(&o, &a) == 0);
 	pvtimer_area_destroy(a); /* caller-owned memory stays */
@@ -123,29 +125,60 @@ static void host_calls(struct pvtimer_area *a, const struct claims *c)
 	MUST(pvtimer_host_deactivate(a) == 0);
 }
 
+/* The host's vector range as the header states it (1.1), if it states one
+ * a host could honour. */
+static int range_sane(const struct pvtimer_abi_header *h)
+{
+	return !(h->features & PVTIMER_F_VECTOR_RANGE) ||
+	       (h->vector_min >= PVTIMER_VECTOR_MIN && h->vector_min <= h->vector_max);
+}
+
+/* Options ADOPT must refuse: the geometry and limits come from the area. */
+static void bad_option(struct pvtimer_area_opts *o, uint8_t opt)
+{
+	switch (opt % 6) {
+	case 1: o->slot_count = 1; break;
+	case 2: o->vector_min = 0x40; break;
+	case 3: o->vector_max = 0xef; break;
+	case 4: o->margin_tsc = 1; break;
+	case 5: o->features = PVTIMER_F_FIRED_TSC; break;
+	}
+}
+
+/* The guest's view of the same bytes: the one shared geometry check. */
+static void guest_agrees(uint8_t *mem, size_t claimed, int valid)
+{
+	struct pvtimer_guest g;
+	int rc = pvtimer_guest_init(&g, mem, claimed, 0, 0xec);
+
+	MUST(rc == 0 || rc == PVTIMER_GUEST_EINVAL || rc == PVTIMER_GUEST_ERANGE ||
+	     rc == PVTIMER_GUEST_EPROTO);
+	/* ERANGE is about the slot or the vector, not the area */
+	MUST((rc == 0 || rc == PVTIMER_GUEST_ERANGE) == (valid == 0));
+}
+
 static void adopt(uint8_t *mem, size_t claimed, uint8_t opt)
 {
 	struct pvtimer_area *a = NULL;
 	const struct pvtimer_abi_header *h = (const void *)mem;
 	PVTIMER_AREA_OPTS(o, .mem = mem, .mem_size = claimed,
-			  .flags = PVTIMER_AREA_ADOPT,
-			  .vector_min = (opt & 1) ? 0x40 : 0,
-			  .vector_max = (opt & 2) ? 0xef : 0);
+			  .flags = PVTIMER_AREA_ADOPT);
 	int valid = pvtimer_area_validate(mem, claimed);
 	struct claims c = {0};
 	int err;
 
 	MUST(valid == 0 || valid == -EINVAL || valid == -EPROTONOSUPPORT);
-	if (opt & 4)
-		o.slot_count = 1; /* options ADOPT must refuse */
+	guest_agrees(mem, claimed, valid);
+	bad_option(&o, opt);
 	err = pvtimer_area_new(&o, &a);
-	if (opt & 4) {
+	if (opt % 6) {
 		MUST(err == -EINVAL && !a);
 		return;
 	}
-	/* one definition of a valid area: adopt accepts what validate does */
-	MUST((err == 0) == (valid == 0));
-	MUST(err == 0 || err == valid || err == -ENOMEM);
+	/* one definition of a valid area: adopt accepts what validate does
+	 * (and refuses a vector range no host could honour) */
+	MUST(err == -ENOMEM || (err == 0) == (valid == 0 && range_sane(h)));
+	MUST(err == 0 || err == valid || err == -EINVAL || err == -ENOMEM);
 	if (err)
 		return;
 	MUST(pvtimer_area_mem(a) == mem);
