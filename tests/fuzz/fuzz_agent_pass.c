@@ -195,13 +195,14 @@ static void raw_arm(uint32_t s, uint8_t b, uint8_t c)
 	uint32_t gen = __atomic_load_n(&sl->arm_gen, __ATOMIC_RELAXED);
 
 	__atomic_store_n(&fz.slot[s].tainted, 1, __ATOMIC_RELEASE);
+	/* release stores keep the odd seq ahead of the fields (no fence:
+	 * TSan cannot model one) */
 	__atomic_store_n(&sl->seq, seq | 1u, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	__atomic_store_n(&sl->arm_gen, gen + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->arm_gen, gen + 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&sl->deadline_tsc, fz_guest_tsc() + ((uint64_t)b << (c & 31)),
-			 __ATOMIC_RELAXED);
-	__atomic_store_n(&sl->vector, b, __ATOMIC_RELAXED);
-	__atomic_store_n(&sl->arm_flags, (uint8_t)(c >> 5), __ATOMIC_RELAXED);
+			 __ATOMIC_RELEASE);
+	__atomic_store_n(&sl->vector, b, __ATOMIC_RELEASE);
+	__atomic_store_n(&sl->arm_flags, (uint8_t)(c >> 5), __ATOMIC_RELEASE);
 	__atomic_store_n(&sl->seq, (seq | 1u) + 1, __ATOMIC_RELEASE);
 	set_pending(s / 64, 1ull << (s % 64));
 }

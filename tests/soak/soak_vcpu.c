@@ -178,10 +178,11 @@ static void corrupt_arm(struct soak_vcpu *v)
 
 	if (!v->g.pv_armed)
 		return;
+	/* the guest's seqlock; release keeps the odd seq first (no fence:
+	 * TSan cannot model one) */
 	__atomic_store_n(&s->seq, v->g.seq + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
 	__atomic_store_n(&s->arm_flags, (uint8_t)(PVTIMER_ARM_ARMED | 0x80),
-			 __ATOMIC_RELAXED);
+			 __ATOMIC_RELEASE);
 	__atomic_store_n(&s->seq, v->g.seq + 2, __ATOMIC_RELEASE);
 	v->g.seq += 2;
 	__atomic_fetch_or(v->g.pending_word, v->g.slot_bit, __ATOMIC_SEQ_CST);
