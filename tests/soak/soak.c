@@ -32,7 +32,7 @@ static void report(long ops, double secs)
 {
 	uint64_t sum[PATH_COUNT] = {0}, arms = 0, cancels = 0, halts = 0;
 	uint64_t superseded = 0, spurious = 0, late_max = 0, late_sum = 0, n = 0;
-	uint64_t dec[9] = {0};
+	uint64_t dec[9] = {0}, path_max[PATH_COUNT] = {0};
 
 	for (uint32_t i = 0; i < SOAK_VCPUS; i++) {
 		struct soak_vcpu *v = &soak.vcpu[i];
@@ -40,6 +40,8 @@ static void report(long ops, double secs)
 		for (int p = 0; p < PATH_COUNT; p++) {
 			sum[p] += v->delivered[p];
 			n += v->delivered[p];
+			if (v->late_max_path[p] > path_max[p])
+				path_max[p] = v->late_max_path[p];
 		}
 		for (int d = 0; d < 9; d++)
 			dec[d] += v->decisions[d];
@@ -62,6 +64,10 @@ static void report(long ops, double secs)
 		printf(" %s %llu", path_names[p], (unsigned long long)sum[p]);
 	printf("; lateness mean %.1f us max %.1f us\n",
 	       n ? (double)late_sum / n / soak.tpu : 0.0, (double)late_max / soak.tpu);
+	printf("soak: max lateness by path (us):");
+	for (int p = 0; p < PATH_COUNT; p++)
+		printf(" %s %.0f", path_names[p], (double)path_max[p] / soak.tpu);
+	printf("\n");
 	printf("soak: decisions pv %llu disabled %llu past %llu too_far %llu stale %llu "
 	       "too_close %llu rejected %llu fired %llu backstop %llu\n",
 	       (unsigned long long)dec[0], (unsigned long long)dec[1],

@@ -57,6 +57,7 @@ struct soak_vcpu {
 	/* counters (this vCPU's thread only, read after join) */
 	uint64_t ops, arms, cancels, halts, superseded, spurious;
 	uint64_t delivered[PATH_COUNT];
+	uint64_t late_max_path[PATH_COUNT];
 	uint64_t early, doubles, bad_decisions, lost, late_max, late_sum;
 	uint64_t decisions[9];
 	uint64_t rng;
