@@ -43,6 +43,8 @@ static void follow(struct soak_vcpu *v, int r, enum soak_path why)
 	v->decisions[r]++;
 	if (r == PVTIMER_GUEST_BACKSTOP)
 		program(v, PATH_BACKSTOP);
+	else if (r == PVTIMER_GUEST_FALLBACK_FIRED) /* injection lost or early */
+		program(v, PATH_FIRED);
 	else if (r)
 		program(v, why);
 }
