@@ -18,36 +18,10 @@
 #include <exitless/idlepoll.h>
 #include <exitless/pvtimer_guest.h>
 
-#include "../vmm_abi.h"
-
-
+#include "user.h"
 
 /* Ring 3 entry, called from entry.S after kmain. */
 void umain(uint64_t id);
-
-static inline uint64_t trap(uint64_t nr, uint64_t arg)
-{
-	uint64_t ret;
-
-	__asm__ volatile("ud2" : "=a"(ret) : "a"(nr), "D"(arg) : "memory", "cc");
-	return ret;
-}
-
-/* Port writes are rare (console, phase markers), so a trap each is fine. */
-static void outl(uint16_t port, uint32_t v)
-{
-	trap(VMM_TRAP_OUT, ((uint64_t)port << 32) | v);
-}
-
-static inline uint64_t rdtsc(void)
-{
-	return __builtin_ia32_rdtsc();
-}
-
-static inline uint64_t rd(volatile uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
 
 static void puts_(const char *s)
 {
@@ -379,7 +353,11 @@ void umain(uint64_t id)
 	    mb->timers > mb->samples_max || mb->max_us < mb->min_us ||
 	    !mb->vcpus || mb->vcpus > VMM_VCPUS_MAX || id >= mb->vcpus)
 		done(1);
-	if (id == 0) {
+	if (id == 0 && mb->workload == VMM_WORKLOAD_PINGPONG) {
+		puts_("guest: ring 3 up, pingpong, ");
+		putu(mb->pp_rounds);
+		puts_(" round trips per row\n");
+	} else if (id == 0) {
 		puts_("guest: ring 3 up, ");
 		putu(mb->vcpus);
 		puts_(" vCPU(s), ");
@@ -393,34 +371,51 @@ void umain(uint64_t id)
 	r.min_tsc = mb->min_us * r.khz / 1000;
 	r.span_tsc = (mb->max_us - mb->min_us) * r.khz / 1000;
 
-	for (uint32_t cfg = 0; cfg < VMM_CFG_COUNT; cfg++) {
-		uint64_t rng = r.rng;
-		int rc = 0;
+	if (mb->workload == VMM_WORKLOAD_PINGPONG) {
+		/* one vCPU, no timers: requests to the VMM's device */
+		if (id != 0 || run_pingpong(mb, r.pc))
+			done(3);
+		puts_("guest: done\n");
+		done(0);
+	}
+	if (!mb->repeats || mb->repeats > VMM_HP_REPEATS_MAX)
+		done(1);
+	/* each configuration once per host halt-poll mode (the VMM applies
+	 * mode rep at the phase marker) */
+	for (uint32_t rep = 0; rep < mb->repeats; rep++) {
+		for (uint32_t cfg = 0; cfg < VMM_CFG_COUNT; cfg++) {
+			uint64_t rng = r.rng;
+			uint32_t marker = cfg | rep << VMM_PHASE_REP_SHIFT;
+			int rc = 0;
 
-		if (!(mb->configs & (1u << cfg)))
-			continue;
-		r.k = (struct vmm_counters *)&mb->cfg[id][cfg];
-		r.out = (int64_t *)(uintptr_t)(mb->samples_gpa +
-					       8ull * mb->samples_max *
-						       (id * VMM_CFG_COUNT + cfg));
-		rendezvous(&r, point++);
-		phase(cfg, VMM_PHASE_BEGIN);
-		if (cfg == VMM_CFG_EXITLESS && mb->test_fault == id + 1) {
-			/* the VMM's test of its fatal-exception path */
-			void (*volatile null_fn)(void) = NULL;
+			if (!(mb->configs & (1u << cfg)))
+				continue;
+			r.k = (struct vmm_counters *)(rep ? &mb->rep[rep - 1][id][cfg]
+							  : &mb->cfg[id][cfg]);
+			r.out = (int64_t *)(uintptr_t)(
+				mb->samples_gpa +
+				8ull * mb->samples_max *
+					((rep * mb->vcpus + id) * VMM_CFG_COUNT + cfg));
+			rendezvous(&r, point++);
+			phase(marker, VMM_PHASE_BEGIN);
+			if (cfg == VMM_CFG_EXITLESS && rep == 0 &&
+			    mb->test_fault == id + 1) {
+				/* the VMM's test of its fatal-exception path */
+				void (*volatile null_fn)(void) = NULL;
 
-			null_fn();
+				null_fn();
+			}
+			r.base_tsc = rdtsc();
+			if (cfg == VMM_CFG_PLAIN)
+				run_plain(&r);
+			else
+				rc = run_exitless(&r, (uint32_t)id);
+			phase(marker, VMM_PHASE_END);
+			rendezvous(&r, point++);
+			r.rng = rng; /* same deadlines in the next configuration */
+			if (rc)
+				done(2);
 		}
-		r.base_tsc = rdtsc();
-		if (cfg == VMM_CFG_PLAIN)
-			run_plain(&r);
-		else
-			rc = run_exitless(&r, (uint32_t)id);
-		phase(cfg, VMM_PHASE_END);
-		rendezvous(&r, point++);
-		r.rng = rng; /* same deadlines in the next configuration */
-		if (rc)
-			done(2);
 	}
 	if (id == 0)
 		puts_("guest: done\n");
