@@ -22,9 +22,12 @@ int irq_init(struct vmm *vmm)
 int irq_msi_irqfds(struct vmm *vmm, uint32_t first_gsi, uint32_t count,
 		   uint8_t vector, int *efds)
 {
-	struct {
+	/* the header and its flexible entries[] in one buffer (a struct
+	 * with a flexible member may not be followed by another field) */
+	union {
 		struct kvm_irq_routing r;
-		struct kvm_irq_routing_entry e[VMM_VCPUS_MAX];
+		uint8_t bytes[sizeof(struct kvm_irq_routing) +
+			      VMM_VCPUS_MAX * sizeof(struct kvm_irq_routing_entry)];
 	} rt = { .r = { .nr = count } };
 	uint32_t i;
 	int rc = 0;
@@ -32,10 +35,10 @@ int irq_msi_irqfds(struct vmm *vmm, uint32_t first_gsi, uint32_t count,
 	if (count > VMM_VCPUS_MAX)
 		return -EINVAL;
 	for (i = 0; i < count; i++) {
-		rt.e[i].gsi = first_gsi + i;
-		rt.e[i].type = KVM_IRQ_ROUTING_MSI;
-		rt.e[i].u.msi.address_lo = MSI_ADDR(i);
-		rt.e[i].u.msi.data = vector;
+		rt.r.entries[i].gsi = first_gsi + i;
+		rt.r.entries[i].type = KVM_IRQ_ROUTING_MSI;
+		rt.r.entries[i].u.msi.address_lo = MSI_ADDR(i);
+		rt.r.entries[i].u.msi.data = vector;
 		efds[i] = -1;
 	}
 	if (ioctl(vmm->vm, KVM_SET_GSI_ROUTING, &rt) < 0)

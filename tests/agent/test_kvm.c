@@ -142,16 +142,19 @@ static void vm_destroy(struct vm *vm)
 
 static int irqfd_route(struct vm *vm, int efd)
 {
-	struct {
+	/* header and flexible entries[] in one buffer (clang rejects a
+	 * field after a flexible-array struct) */
+	union {
 		struct kvm_irq_routing r;
-		struct kvm_irq_routing_entry e[1];
+		uint8_t bytes[sizeof(struct kvm_irq_routing) +
+			      sizeof(struct kvm_irq_routing_entry)];
 	} rt = { .r = { .nr = 1 } };
 	struct kvm_irqfd irqfd = { .fd = (uint32_t)efd, .gsi = IRQFD_GSI };
 
-	rt.e[0].gsi = IRQFD_GSI;
-	rt.e[0].type = KVM_IRQ_ROUTING_MSI;
-	rt.e[0].u.msi.address_lo = MSI_ADDR;
-	rt.e[0].u.msi.data = IRQFD_VECTOR;
+	rt.r.entries[0].gsi = IRQFD_GSI;
+	rt.r.entries[0].type = KVM_IRQ_ROUTING_MSI;
+	rt.r.entries[0].u.msi.address_lo = MSI_ADDR;
+	rt.r.entries[0].u.msi.data = IRQFD_VECTOR;
 	if (ioctl(vm->fd, KVM_SET_GSI_ROUTING, &rt) < 0)
 		return -errno;
 	return ioctl(vm->fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;

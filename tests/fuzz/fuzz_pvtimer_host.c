@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz target: the host side of libpvtimer against arbitrary guest memory
  * and an arbitrary sequence of host operations. Invariants: no crash, no
  * out-of-bounds access (ASan), every accepted snapshot within the limits,

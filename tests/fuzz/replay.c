@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Replay driver for fuzz targets in ordinary builds: runs every file named
  * on the command line, then N inputs from a fixed-seed generator, so the
  * target's invariants are checked in every CI build (ASan/UBSan included)

@@ -10,7 +10,13 @@ cc=$1; stamp=$2; inc=$3; shift 3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 flags="-std=gnu11 -O2 -ffreestanding -nostdlib -fno-builtin -Wall -Wextra -Werror
-       -fno-tree-loop-distribute-patterns -fno-stack-protector"
+       -fno-stack-protector"
+# gcc's loop-to-memset pass has this switch, clang has none (the nm check
+# below still catches any call either compiler slips in)
+if "$cc" -fno-tree-loop-distribute-patterns -Werror -x c -c /dev/null \
+	-o "$tmp/probe.o" 2>/dev/null; then
+	flags="$flags -fno-tree-loop-distribute-patterns"
+fi
 case "$(uname -m)" in
 x86_64|i?86) flags="$flags -mgeneral-regs-only -mno-red-zone" ;;
 esac
