@@ -195,11 +195,9 @@ static int adopt(struct pvtimer_area *a, const struct pvtimer_area_opts *o)
 	err = validate_copy(&c, o->mem_size, &g);
 	if (err < 0)
 		return err;
-	/* the guest was told this range: keep honouring it */
+	/* the guest was told this range (validated with the geometry):
+	 * keep honouring it */
 	if (c.features & PVTIMER_F_VECTOR_RANGE) {
-		if (c.vector_min < PVTIMER_VECTOR_MIN ||
-		    c.vector_min > c.vector_max)
-			return -EINVAL;
 		a->vector_min = c.vector_min;
 		a->vector_max = c.vector_max;
 	}

@@ -175,9 +175,10 @@ static void adopt(uint8_t *mem, size_t claimed, uint8_t opt)
 		MUST(err == -EINVAL && !a);
 		return;
 	}
-	/* one definition of a valid area: adopt accepts what validate does
-	 * (and refuses a vector range no host could honour) */
-	MUST(err == -ENOMEM || (err == 0) == (valid == 0 && range_sane(h)));
+	/* one definition of a valid area: adopt accepts exactly what validate
+	 * does, and that never includes a vector range no host could honour */
+	MUST(err == -ENOMEM || (err == 0) == (valid == 0));
+	MUST(valid != 0 || range_sane(h));
 	MUST(err == 0 || err == valid || err == -EINVAL || err == -ENOMEM);
 	if (err)
 		return;

@@ -145,6 +145,23 @@ START_TEST(guest_and_host_agree_on_geometry)
 		ck_assert_int_eq(pvtimer_area_validate(h, 1u << 20), -EINVAL);
 		*h = saved;
 	}
+	/* an advertised vector range no vector fits (the fuzzer found the
+	 * guest, validate and adopt disagreeing on it) */
+	h->vector_min = 0x10;
+	ck_assert_int_eq(pvtimer_guest_init(&g, h, bytes, 0, 0x40), PVTIMER_GUEST_EINVAL);
+	ck_assert_int_eq(pvtimer_area_validate(h, bytes), -EINVAL);
+	h->vector_min = 0xf0;
+	h->vector_max = 0x40;
+	ck_assert_int_eq(pvtimer_guest_init(&g, h, bytes, 0, 0x40), PVTIMER_GUEST_EINVAL);
+	ck_assert_int_eq(pvtimer_area_validate(h, bytes), -EINVAL);
+	{
+		PVTIMER_AREA_OPTS(ao, .flags = PVTIMER_AREA_ADOPT, .mem = h,
+				  .mem_size = bytes);
+		struct pvtimer_area *b = NULL;
+
+		ck_assert_int_eq(pvtimer_area_new(&ao, &b), -EINVAL);
+	}
+	*h = saved;
 	/* a mapping smaller than the area */
 	ck_assert_int_eq(pvtimer_guest_init(&g, h, bytes - 4096, 0, 0x40),
 			 PVTIMER_GUEST_EINVAL);

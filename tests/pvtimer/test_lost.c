@@ -326,6 +326,14 @@ START_TEST(backstop_bounds_a_dead_host)
 	fake_tsc = d;
 	ck_assert_int_eq(pvtimer_guest_on_interrupt(&guest), PVTIMER_GUEST_IRQ_EXPIRED);
 	ck_assert_int_eq(pvtimer_guest_on_hw_timer(&guest), PVTIMER_GUEST_HW_IGNORE);
+	/* backstop off: a stale hardware interrupt while the host still
+	 * holds the deadline consumes nothing (it was HW_EXPIRED, 0) */
+	pvtimer_guest_set_backstop(&guest, 0);
+	pvtimer_host_publish(area, fake_tsc + 1000, fake_tsc);
+	d = fake_tsc + 1000 + MARGIN;
+	ck_assert_int_eq(pvtimer_guest_arm(&guest, d), PVTIMER_GUEST_PV);
+	ck_assert_int_eq(pvtimer_guest_on_hw_timer(&guest), PVTIMER_GUEST_HW_IGNORE);
+	ck_assert_uint_eq(pvtimer_guest_pv_deadline(&guest), d);
 }
 END_TEST
 

@@ -67,8 +67,8 @@ static inline int pvtimer_geometry_for(uint32_t slot_count,
  * @param h       the caller's private copy of the header
  * @param mapped  bytes the caller has mapped at the area's start
  * @param g       receives the geometry on success
- * @return 0; -22 (EINVAL) bad magic or geometry, or an area larger than
- * @p mapped; -71 (EPROTO) an ABI major other than 1.
+ * @return 0; -22 (EINVAL) bad magic, geometry or advertised vector range,
+ * or an area larger than @p mapped; -71 (EPROTO) an ABI major other than 1.
  */
 static inline int pvtimer_geometry_check(const struct pvtimer_abi_header *h,
 					 uint64_t mapped,
@@ -85,6 +85,11 @@ static inline int pvtimer_geometry_check(const struct pvtimer_abi_header *h,
 	    h->pending_words != g->pending_words ||
 	    h->slots_offset != g->slots_offset ||
 	    h->area_size != g->area_size || h->area_size > mapped)
+		return -22;
+	/* the advertised vector range, when there is one, is part of what
+	 * makes an area valid: a range no vector fits is corruption */
+	if ((h->features & PVTIMER_F_VECTOR_RANGE) &&
+	    (h->vector_min < PVTIMER_VECTOR_MIN || h->vector_min > h->vector_max))
 		return -22;
 	return 0;
 }

@@ -80,8 +80,9 @@ static inline uint64_t pvtimer_guest__rdtsc_ordered(void)
 /** pvtimer_guest_on_hw_timer(): the hardware timer expired for real (or
  * the pv deadline it backed passed undelivered): run timers. */
 #define PVTIMER_GUEST_HW_EXPIRED 0
-/** pvtimer_guest_on_hw_timer(): a backstop outlived what it backed:
- * nothing to run, nothing to program. */
+/** pvtimer_guest_on_hw_timer(): nothing to run, nothing to program (a
+ * backstop outlived what it backed, or the host still holds the deadline
+ * and the backstop is off). */
 #define PVTIMER_GUEST_HW_IGNORE (-1)
 
 /* Errors of pvtimer_guest_init(), numerically Linux errno values. */
@@ -563,7 +564,9 @@ static inline int pvtimer_guest_on_interrupt(struct pvtimer_guest *g)
  *
  * @return PVTIMER_GUEST_HW_EXPIRED: run timers (a fallback timer expired,
  * or the pv deadline it backed passed undelivered: that arm is consumed);
- * PVTIMER_GUEST_HW_IGNORE: a backstop with nothing left to back;
+ * PVTIMER_GUEST_HW_IGNORE: nothing to run or program (a backstop with
+ * nothing left to back, or a stale interrupt while the host, with the
+ * backstop off, still holds the deadline);
  * PVTIMER_GUEST_BACKSTOP: the host still holds the deadline, program the
  * hardware timer at pvtimer_guest_hw_deadline() (now + B); or a
  * PVTIMER_GUEST_FALLBACK_* reason: the host no longer keeps its promise,
@@ -587,7 +590,10 @@ static inline int pvtimer_guest_on_hw_timer(struct pvtimer_guest *g)
 	}
 	if (reason != PVTIMER_GUEST_PV)
 		return pvtimer_guest__fall_back(g, reason);
-	return pvtimer_guest__held(g, now);
+	/* still held: re-arm the backstop if it is on; nothing otherwise
+	 * (never HW_EXPIRED: the pv arm is not consumed) */
+	reason = pvtimer_guest__held(g, now);
+	return reason == PVTIMER_GUEST_PV ? PVTIMER_GUEST_HW_IGNORE : reason;
 }
 
 #endif /* EXITLESS_PVTIMER_GUEST_H */
