@@ -17,8 +17,13 @@
 #ifndef EXITLESS_PVTIMER_GUEST_H
 #define EXITLESS_PVTIMER_GUEST_H
 
+#ifdef __KERNEL__
+#include <linux/stddef.h>
+#include <linux/types.h>
+#else
 #include <stddef.h>
 #include <stdint.h>
+#endif
 
 #include "pvtimer_abi.h"
 
