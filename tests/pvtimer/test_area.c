@@ -44,7 +44,10 @@ START_TEST(memfd_area_is_sealed_and_initialised)
 	ck_assert_uint_eq(h->slot_count, 100);
 	ck_assert_uint_eq(h->pending_words, 2);
 	ck_assert_uint_eq(h->margin_tsc, 777);
-	ck_assert_uint_eq(h->features, PVTIMER_F_FIRED_TSC);
+	ck_assert_uint_eq(h->features, PVTIMER_F_FIRED_TSC | PVTIMER_F_VECTOR_RANGE);
+	ck_assert_uint_eq(h->abi_minor, 1);
+	ck_assert_uint_eq(h->vector_min, PVTIMER_VECTOR_MIN);
+	ck_assert_uint_eq(h->vector_max, PVTIMER_VECTOR_MAX);
 	/* default horizon: one hour at the given rate */
 	ck_assert_uint_eq(h->max_horizon_tsc, 2000000ull * 1000 * 3600);
 	ck_assert_uint_eq(h->host_flags, 0);

@@ -34,7 +34,9 @@ OFF(pvtimer_abi_header, host_epoch, 0x44);      SIZE(pvtimer_abi_header, host_ep
 OFF(pvtimer_abi_header, next_sync_tsc, 0x48);   SIZE(pvtimer_abi_header, next_sync_tsc, 8);
 OFF(pvtimer_abi_header, heartbeat_tsc, 0x50);   SIZE(pvtimer_abi_header, heartbeat_tsc, 8);
 OFF(pvtimer_abi_header, reserved1, 0x58);       SIZE(pvtimer_abi_header, reserved1, 40);
-OFF(pvtimer_abi_header, reserved2, 0x80);       SIZE(pvtimer_abi_header, reserved2, 64);
+OFF(pvtimer_abi_header, vector_min, 0x80);      SIZE(pvtimer_abi_header, vector_min, 1);
+OFF(pvtimer_abi_header, vector_max, 0x81);      SIZE(pvtimer_abi_header, vector_max, 1);
+OFF(pvtimer_abi_header, reserved2, 0x82);       SIZE(pvtimer_abi_header, reserved2, 62);
 OFF(pvtimer_abi_header, tsc_calib_state, 0xc0); SIZE(pvtimer_abi_header, tsc_calib_state, 4);
 OFF(pvtimer_abi_header, tsc_calib_echo, 0xc4);  SIZE(pvtimer_abi_header, tsc_calib_echo, 4);
 OFF(pvtimer_abi_header, tsc_calib_host_tsc, 0xc8); SIZE(pvtimer_abi_header, tsc_calib_host_tsc, 8);
@@ -54,7 +56,7 @@ OFF(pvtimer_abi_slot, deadline_tsc, 0x08);      SIZE(pvtimer_abi_slot, deadline_
 OFF(pvtimer_abi_slot, vector, 0x10);            SIZE(pvtimer_abi_slot, vector, 1);
 OFF(pvtimer_abi_slot, arm_flags, 0x11);         SIZE(pvtimer_abi_slot, arm_flags, 1);
 OFF(pvtimer_abi_slot, reserved0, 0x12);         SIZE(pvtimer_abi_slot, reserved0, 2);
-OFF(pvtimer_abi_slot, reserved1, 0x14);         SIZE(pvtimer_abi_slot, reserved1, 4);
+OFF(pvtimer_abi_slot, guest_features, 0x14);    SIZE(pvtimer_abi_slot, guest_features, 4);
 OFF(pvtimer_abi_slot, tsc_calib_seq, 0x18);     SIZE(pvtimer_abi_slot, tsc_calib_seq, 4);
 OFF(pvtimer_abi_slot, tsc_calib_reserved, 0x1c); SIZE(pvtimer_abi_slot, tsc_calib_reserved, 4);
 OFF(pvtimer_abi_slot, tsc_calib_t1, 0x20);      SIZE(pvtimer_abi_slot, tsc_calib_t1, 8);

@@ -45,13 +45,17 @@ struct pvtimer_area_opts {
 	uint32_t slot_count;      /**< 1..PVTIMER_ABI_MAX_SLOTS (0 with ADOPT) */
 	uint32_t tsc_khz;         /**< guest TSC rate; 0 if unknown */
 	uint64_t margin_tsc;      /**< header.margin_tsc */
-	uint64_t max_horizon_tsc; /**< 0: one hour at tsc_khz, else 2^56 */
-	uint64_t features;        /**< subset of PVTIMER_F_ALL_1_0 */
+	uint64_t max_horizon_tsc; /**< 0: one hour at tsc_khz, else 2^56;
+				       at most 2^62 */
+	uint64_t features;        /**< subset of PVTIMER_F_ALL_1_1
+				       (PVTIMER_F_VECTOR_RANGE is always set) */
 	void *mem;                /**< NULL: allocate a sealed memfd */
 	size_t mem_size;          /**< bytes at @c mem */
 	uint32_t flags;           /**< PVTIMER_AREA_* */
-	uint8_t vector_min;       /**< 0: PVTIMER_VECTOR_MIN */
-	uint8_t vector_max;       /**< 0: PVTIMER_VECTOR_MAX */
+	uint8_t vector_min;       /**< 0: PVTIMER_VECTOR_MIN; advertised in the
+				       header (must be 0 with ADOPT: the
+				       adopted header's range is kept) */
+	uint8_t vector_max;       /**< 0: PVTIMER_VECTOR_MAX; advertised */
 };
 
 /** Declare and zero-initialise a struct pvtimer_area_opts named @p name. */
@@ -64,12 +68,21 @@ struct pvtimer_area_opts {
 struct pvtimer_slot_snapshot {
 	uint64_t deadline_tsc; /**< guest TSC; meaningful when @c armed */
 	uint32_t gen;          /**< arm generation the snapshot belongs to */
-	uint8_t vector;        /**< validated vector */
+	uint8_t vector;        /**< validated vector; with -EINVAL the vector
+				    to wake the guest on, 0 when the slot's
+				    is not one the host accepts (use the
+				    injector's own) */
 	uint8_t armed;         /**< 1: live deadline; 0: cancelled */
 	uint8_t reject;        /**< PVTIMER_REJECT_* when the read failed */
-	uint8_t past;          /**< 1: deadline already before @c now */
-	uint8_t already_fired; /**< 1: this host fired @c gen already, so
-				    @c armed reads 0: nothing to hold */
+	uint8_t past;          /**< 1: deadline at or before @c now (by any
+				    amount, modular): fire it at once */
+	uint8_t already_fired; /**< 1: this host fired @c gen (with this very
+				    deadline) already, so @c armed reads 0 */
+	uint8_t wake;          /**< with -EINVAL: 1 the first time this
+				    generation is rejected: inject exactly one
+				    interrupt (on @c vector) */
+	uint8_t recheck;       /**< 1: the generation and deadline this host
+				    already acked (a fire-time re-read) */
 };
 
 /** Counters of what a host saw in guest memory. Set @c sz before calling
@@ -78,11 +91,14 @@ struct pvtimer_area_stats {
 	size_t sz;               /**< sizeof(struct pvtimer_area_stats) */
 	uint64_t slot_reads;     /**< snapshots attempted */
 	uint64_t torn_reads;     /**< seqlock never settled (guest mid-write) */
-	uint64_t rejected_flags; /**< unknown arm_flags bits */
-	uint64_t rejected_vector; /**< vector outside the allowed range */
-	uint64_t rejected_far;   /**< deadline beyond now + max_horizon */
-	uint64_t rejected_past;  /**< deadline before now - max_horizon */
-	uint64_t past_deadlines; /**< valid but already due when read */
+	uint64_t rejected_flags; /**< generations rejected: unknown arm_flags
+				  *   bits (each generation counted once) */
+	uint64_t rejected_vector; /**< ...: vector outside the allowed range */
+	uint64_t rejected_far;   /**< ...: deadline beyond now + max_horizon */
+	uint64_t rejected_past;  /**< always 0 since 1.1: a past deadline is
+				  *   fired at once, never rejected */
+	uint64_t past_deadlines; /**< generations already due when first read
+				  *   (fire-time re-reads not counted) */
 	uint64_t stray_pending;  /**< pending bits naming no slot */
 };
 
@@ -197,21 +213,37 @@ PVTIMER_API int pvtimer_host_pending_next(struct pvtimer_area *area,
 					  struct pvtimer_pending_iter *it,
 					  uint32_t *slot);
 
-/** Mark @p slot pending again from the host side (e.g. after a torn read).
- * @return 0 or -ERANGE. */
+/** Mark @p slot pending again from the host side (after a torn read, or
+ * for a slot a pass took but did not read: a pass must never abandon a bit
+ * it took). @return 0 or -ERANGE. */
 PVTIMER_API int pvtimer_host_requeue(struct pvtimer_area *area, uint32_t slot);
+
+/**
+ * Take @p slot's pending bit with a sequentially consistent RMW (detach:
+ * after storing the slot's promise NEVER, take the bit, then read the slot;
+ * spec §5). Servicing thread only.
+ * @return 1 if the bit was set (it is clear now), 0 if not, -ERANGE.
+ */
+PVTIMER_API int pvtimer_host_take_pending(struct pvtimer_area *area,
+					  uint32_t slot);
 
 /**
  * Read @p slot's guest line once and validate it against @p now_tsc.
  *
- * A generation this host already fired (pvtimer_host_fired()) reads as not
- * armed, so re-reading a slot (after activation, say) never fires it twice.
+ * A generation this host already fired (pvtimer_host_fired()) with the
+ * same deadline reads as not armed (@c already_fired), so re-reading a slot
+ * (after activation, say) never fires it twice; the memory is forgotten as
+ * soon as another generation is read, so a generation number that comes
+ * back after 2^32 publishes is a new arm. A deadline in the past, by any
+ * amount, is valid (@c past): fire it at once. A cancel of a generation
+ * this host had acked sets the status word to (gen, NONE).
  *
  * @return 0 with a valid snapshot (armed or cancelled); -EAGAIN when the
  * guest was mid-write on every bounded attempt (requeue it); -EINVAL when
  * the content is invalid: @c snap->reject says why, the status word tells
- * the guest REJECTED, and the host must not hold the deadline; -ERANGE for
- * a slot index out of range.
+ * the guest REJECTED, the host must not hold the deadline, and when
+ * @c snap->wake is set it must inject one interrupt (the guest may be
+ * halted on it); -ERANGE for a slot index out of range.
  */
 PVTIMER_API int pvtimer_host_read_slot(struct pvtimer_area *area, uint32_t slot,
 				       uint64_t now_tsc,
@@ -263,8 +295,9 @@ PVTIMER_API int pvtimer_tsc_map_init(struct pvtimer_tsc_map *map,
 PVTIMER_API uint64_t pvtimer_tsc_to_guest(const struct pvtimer_tsc_map *map,
 					  uint64_t host_tsc);
 
-/** @return the host TSC at guest TSC @p guest_tsc (saturating at 0 and
- * UINT64_MAX, so a hostile deadline cannot wrap around). */
+/** @return the host TSC at guest TSC @p guest_tsc, in modular arithmetic
+ * like the hardware (the guest TSC may wrap past 2^64; nothing saturates),
+ * rounded up so a converted deadline is never early. */
 PVTIMER_API uint64_t pvtimer_tsc_to_host(const struct pvtimer_tsc_map *map,
 					 uint64_t guest_tsc);
 
