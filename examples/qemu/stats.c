@@ -35,6 +35,7 @@ void qa_print_stats(struct agent *agent, struct pvtimer_area *area,
 	       "\"past_arms\": %llu, \"rejected_flags\": %llu, "
 	       "\"rejected_vector\": %llu, \"rejected_far\": %llu, "
 	       "\"torn_reads\": %llu, \"sleeps\": %llu, "
+	       "\"wake_overshoot_max_ns\": %llu, \"wake_bound_ns\": %llu, "
 	       "\"late_p50_ns\": %llu, \"late_p99_ns\": %llu, "
 	       "\"cpu_ns\": %llu, \"run_ns\": %llu, "
 	       "\"calib_offset\": %lld, \"calib_error_tsc\": %llu, "
@@ -52,6 +53,8 @@ void qa_print_stats(struct agent *agent, struct pvtimer_area *area,
 	       (unsigned long long)a.rejected_vector,
 	       (unsigned long long)a.rejected_far,
 	       (unsigned long long)a.torn_reads, (unsigned long long)s.sleeps,
+	       (unsigned long long)s.wake_overshoot_max_ns,
+	       (unsigned long long)s.wake_bound_ns,
 	       (unsigned long long)agent_stats_late_pct(&s, 50),
 	       (unsigned long long)agent_stats_late_pct(&s, 99),
 	       (unsigned long long)s.cpu_ns, (unsigned long long)s.run_ns,

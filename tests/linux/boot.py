@@ -86,7 +86,7 @@ def act(step, agent, log):
     log.append(f'HOST: did {step}')
 
 
-def boot(kernel, initrd, plan, work, agent_exe=None, smp=2, timeout=240,
+def boot(kernel, initrd, plan, work, agent_exe=None, smp=2, timeout=int(os.environ.get("XL_BOOT_TIMEOUT", "240")),
          count=500, modparams='', agent_args=()):
     """Boot once; returns (console lines, agent or None, qemu exit status)."""
     sock = os.path.join(work, 'ivshmem.sock')

@@ -90,6 +90,7 @@ def main():
     ap.add_argument('--workload', required=True)
     ap.add_argument('--agent')
     ap.add_argument('--count', type=int, default=400)
+    ap.add_argument('--plan', help='override the scenario plan (debugging)')
     args = ap.parse_args()
 
     if not shutil.which('qemu-system-x86_64'):
@@ -105,7 +106,7 @@ def main():
                                           os.path.join(work, 'module'))
     initrd = guest_image.initramfs(work, os.path.join(args.src, 'tests/linux/init.sh'),
                                    args.workload, module)
-    plan = PLANS[args.scenario]
+    plan = args.plan or PLANS[args.scenario]
     log, agent, rc = boot.boot(kernel, initrd, plan, work,
                                agent_exe=args.agent if module else None,
                                count=args.count)
