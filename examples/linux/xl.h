@@ -31,6 +31,8 @@ struct xl_counters {
 	u64 arm_backstop;          /* arms the host holds + backstop programmed */
 	u64 arm_fallback[XL_REASONS]; /* arms on the LAPIC, by reason */
 	u64 halt_fallback[XL_REASONS]; /* before_halt decisions, by reason */
+	u64 irqs;                  /* handler entries */
+	u64 irq_unbound;           /* ... while not our tick device */
 	u64 irq_expired;           /* pv interrupt at/after the deadline */
 	u64 irq_handback;
 	u64 irq_early;

@@ -128,8 +128,11 @@ irqreturn_t xl_irq(int irq, void *dev_id)
 	}
 	/* Not (or no longer) the tick device: the LAPIC and the slot belong
 	 * to someone else now (unbind swaps devices with interrupts off). */
-	if (!c->registered || clockevent_state_detached(&c->ced))
+	c->n.irqs++;
+	if (!c->registered || clockevent_state_detached(&c->ced)) {
+		c->n.irq_unbound++;
 		return IRQ_HANDLED;
+	}
 	hw = run = xl_irq_hw(c, xl_rdtsc());
 	r = pvtimer_guest_on_interrupt(&c->g);
 	XL_TRACE(c, "irq hw %d pv %d lapic_on %d at %llu", hw, r, c->lapic_on,

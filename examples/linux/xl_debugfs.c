@@ -40,6 +40,8 @@ static int xl_counters_show(struct seq_file *m, void *v)
 	for (r = 1; r < XL_REASONS; r++)
 		seq_printf(m, "halt_%s %llu\n", xl_reason_names[r],
 			   XL_SUM(halt_fallback[r]));
+	seq_printf(m, "irqs %llu\n", XL_SUM(irqs));
+	seq_printf(m, "irq_unbound %llu\n", XL_SUM(irq_unbound));
 	seq_printf(m, "irq_expired %llu\n", XL_SUM(irq_expired));
 	seq_printf(m, "irq_handback %llu\n", XL_SUM(irq_handback));
 	seq_printf(m, "irq_early %llu\n", XL_SUM(irq_early));

@@ -89,7 +89,9 @@ static int xl_idle_enter(struct cpuidle_device *dev,
 
 static struct cpuidle_driver xl_idle_driver = {
 	.name = "exitless_pvtimer",
-	.owner = THIS_MODULE,
+	/* no owner: every registered device would pin it, and rmmod could
+	 * never reach the exit that unregisters them (that exit waits for
+	 * every CPU to leave xl_idle_enter) */
 	.states = {
 		{
 			.enter = xl_idle_enter,

@@ -98,6 +98,9 @@ static int xl_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	rc = pcim_enable_device(pdev);
 	if (rc)
 		return rc;
+	/* MSI-X messages are bus-master writes: without this QEMU drops
+	 * every one of them (the eventfds are read, nothing arrives) */
+	pci_set_master(pdev);
 	start = pci_resource_start(pdev, XL_IVSHMEM_BAR);
 	len = pci_resource_len(pdev, XL_IVSHMEM_BAR);
 	if (!start || !len)

@@ -146,6 +146,7 @@ static void setup_signals(struct qa *q)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	/* before agent_new(): its threads inherit the mask */
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
 		die("sigmask", EINVAL);
@@ -231,7 +232,13 @@ static void serve(struct qa *q)
 		if (!(p[0].revents & POLLIN))
 			continue;
 		sig = next_signal(q);
-		if (sig == SIGUSR1) {
+		if (sig == SIGUSR2) {
+			uint64_t one = 1;
+
+			for (uint32_t i = 0; i < q->o.vcpus; i++)
+				if (write(q->efd[i], &one, sizeof(one)) < 0)
+					perror("ping");
+		} else if (sig == SIGUSR1) {
 			qa_print_stats(q->agent, q->area, &q->calib, "stats", q->o.json);
 		} else if (sig == SIGTERM || sig == SIGINT) {
 			/* hand back every held timer before going away */

@@ -81,6 +81,10 @@ def act(step, agent, log):
             agent.proc.wait(5)
         except subprocess.TimeoutExpired:
             log.append('HOST: agent did not exit on SIGTERM')
+    elif step == 'ping':
+        for _ in range(5):
+            agent.signal(signal.SIGUSR2)
+            time.sleep(0.2)
     elif step == 'snap':
         agent.signal(signal.SIGUSR1)
     log.append(f'HOST: did {step}')

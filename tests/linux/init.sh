@@ -30,6 +30,7 @@ counters() {
 	if [ -r $d/counters ]; then
 		sed 's/^/XL= counter /' $d/counters
 	fi
+	grep -i 'exitless\|LOC:\|SPU:' /proc/interrupts | sed 's/^/XL= interrupts /'
 }
 
 for step in $(echo "$plan" | tr , ' '); do
@@ -63,7 +64,7 @@ for step in $(echo "$plan" | tr , ' '); do
 			echo 1 > /sys/devices/system/cpu/cpu1/online &&
 			echo "XL= offline ok" || echo "XL! offline failed"
 		;;
-	stop2|kill|term|snap)
+	stop2|kill|term|snap|ping)
 		# the host acts on this line; idle meanwhile (4 s covers a 2 s stop)
 		echo "XL@ $step"
 		sleep 4
