@@ -14,7 +14,11 @@
 
 #include "xl.h"
 
-#define XL_CALIB_ROUNDS 32
+/* At least this many round trips, then stop once one was this short (our
+ * own t2 - t1; the host keeps its shortest), at most XL_CALIB_MAX_ROUNDS. */
+#define XL_CALIB_MIN_ROUNDS 16
+#define XL_CALIB_GOOD_RT_NS 20000
+#define XL_CALIB_MAX_ROUNDS 512
 /* One round trip may take this long before we give up (host not there). */
 #define XL_CALIB_WAIT_MS 200
 
@@ -24,8 +28,10 @@ void xl_calib_run(void *area, u64 area_size)
 	struct pvtimer_geometry geo;
 	struct pvtimer_abi_slot *s;
 	u64 t1, t2 = 0, spin_limit = (u64)tsc_khz * XL_CALIB_WAIT_MS;
+	u64 good_rt = (u64)tsc_khz * XL_CALIB_GOOD_RT_NS / 1000000u;
+	u64 best_rt = U64_MAX;
 	unsigned long flags;
-	u32 seq, k;
+	u32 seq, k, rounds;
 
 	memcpy(&copy, area, sizeof(copy));
 	if (pvtimer_geometry_check(&copy, area_size, &geo) ||
@@ -36,8 +42,9 @@ void xl_calib_run(void *area, u64 area_size)
 	/* continue from the slot's value: a reloaded module never repeats */
 	seq = READ_ONCE(s->tsc_calib_seq) & ~PVTIMER_TSC_CALIB_LAST;
 	local_irq_save(flags);
-	for (k = 0; k <= XL_CALIB_ROUNDS; k++) {
-		bool last = k == XL_CALIB_ROUNDS;
+	for (k = 0;; k++) {
+		bool last = k == XL_CALIB_MAX_ROUNDS ||
+			    (k >= XL_CALIB_MIN_ROUNDS && best_rt <= good_rt);
 		u64 start;
 
 		seq = (seq + 1) & ~PVTIMER_TSC_CALIB_LAST;
@@ -58,14 +65,16 @@ void xl_calib_run(void *area, u64 area_size)
 			cpu_relax();
 		}
 		t2 = xl_rdtsc();
+		best_rt = min(best_rt, t2 - t1);
 	}
 	local_irq_restore(flags);
+	rounds = k;
 	/* the host publishes its result and DONE after the last message */
 	for (k = 0; k < 100 && smp_load_acquire(&h->tsc_calib_state) !=
 				       PVTIMER_TSC_CALIB_DONE; k++)
 		msleep(1);
-	pr_info("exitless_pvtimer: TSC calibrated: offset %lld error bound %llu cycles (%llu ns)\n",
-		(s64)READ_ONCE(h->tsc_calib_offset),
+	pr_info("exitless_pvtimer: TSC calibrated in %u round trips: offset %lld error bound %llu cycles (%llu ns)\n",
+		rounds, (s64)READ_ONCE(h->tsc_calib_offset),
 		READ_ONCE(h->tsc_calib_error_tsc),
 		READ_ONCE(h->tsc_calib_error_tsc) * 1000000ull / tsc_khz);
 }

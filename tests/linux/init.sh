@@ -70,6 +70,12 @@ for step in $(echo "$plan" | tr , ' '); do
 		sleep 4
 		;;
 	counters) counters ;;
+	idle)
+		# nothing runs: what an idle guest costs (backstops, pv fires)
+		echo "XL= idle_begin_s $(cut -d' ' -f1 /proc/uptime)"
+		sleep 3
+		echo "XL= idle_end_s $(cut -d' ' -f1 /proc/uptime)"
+		;;
 	*) echo "XL! unknown step $step" ;;
 	esac
 done

@@ -25,9 +25,10 @@ DEVICE = 'exitless-pvtimer'
 
 PLANS = {
     'bare': 'ticks,work',
-    'main': 'load,ticks,work,cyclictest,snap,stop2,work,offline,ticks,work,'
-            'unload,ticks,work,load,ticks,work,term,work,counters',
-    'kill': 'load,ticks,work,kill,work,counters',
+    'main': 'load,ticks,work,cyclictest,counters,idle,counters,snap,stop2,work,'
+            'offline,ticks,work,unload,ticks,work,load,ticks,work,term,work,'
+            'counters',
+    'kill': 'load,ticks,work,idle,counters,kill,work,counters',
 }
 
 
@@ -72,14 +73,28 @@ class Checker:
                 cur[int(m.group(1))] = m.group(2)
         return out
 
-    def counters(self):
-        """The last counter dump as a dict."""
-        c = {}
-        for ln in self.lines('XL= counter '):
-            k, _, v = ln.partition(' ')
-            if v.strip().isdigit():
-                c[k] = int(v)
-        return c
+    def dumps(self):
+        """Every counter dump, in order, as (index of the log line after
+        it, dict)."""
+        out, cur = [], None
+        for i, ln in enumerate(self.log):
+            if ln.startswith('XL= counter '):
+                if cur is None:
+                    cur = {}
+                    out.append((i, cur))
+                k, _, v = ln[len('XL= counter '):].partition(' ')
+                if v.strip().isdigit():
+                    cur[k] = int(v)
+            elif not ln.startswith('XL= interrupts'):
+                cur = None
+        return out
+
+    def counters(self, before=None):
+        """The last counter dump (before the first log line equal to
+        @before, if given) as a dict."""
+        end = self.log.index(before) if before in self.log else len(self.log)
+        found = [c for i, c in self.dumps() if i <= end]
+        return found[-1] if found else {}
 
 
 def main():
@@ -89,7 +104,7 @@ def main():
     ap.add_argument('--src', required=True, help='source root')
     ap.add_argument('--workload', required=True)
     ap.add_argument('--agent')
-    ap.add_argument('--count', type=int, default=400)
+    ap.add_argument('--count', type=int, default=300)
     ap.add_argument('--plan', help='override the scenario plan (debugging)')
     args = ap.parse_args()
 
