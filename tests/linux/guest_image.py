@@ -41,6 +41,11 @@ def vmlinuz(cache, abi):
     pkg = f'linux-image-{abi}'
     r = subprocess.run(['apt-get', 'download', pkg], cwd=cache,
                        capture_output=True, text=True)
+    if r.returncode != 0 and os.geteuid() == 0:
+        # a fresh machine may have no package lists yet
+        subprocess.run(['apt-get', 'update', '-q'], capture_output=True)
+        r = subprocess.run(['apt-get', 'download', pkg], cwd=cache,
+                           capture_output=True, text=True)
     debs = glob.glob(os.path.join(cache, f'{pkg}_*.deb'))
     if r.returncode != 0 or not debs:
         skip(f'no vmlinuz-{abi} and `apt-get download {pkg}` failed: '
