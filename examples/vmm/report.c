@@ -26,7 +26,7 @@ _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == NSTATS,
 static const char *const cfg_names[VMM_CFG_COUNT] = { "plain", "exitless" };
 static const char *const reason_names[VMM_REASONS] = {
 	"?", "disabled", "past", "too_far", "stale", "too_close", "rejected",
-	"?",
+	"fired",
 };
 
 static int cmp_i64(const void *a, const void *b)
@@ -204,7 +204,7 @@ void print_table(struct ctx *c, struct result *r, int have[2])
 		       pct(r[i].k.fallbacks, r[i].k.timers));
 		if (i == VMM_CFG_EXITLESS) {
 			printf(" (");
-			for (int j = 1; j < 7; j++)
+			for (int j = 1; j < VMM_REASONS; j++)
 				printf("%s%s %" PRIu64, j > 1 ? ", " : "",
 				       reason_names[j], r[i].k.reasons[j]);
 			printf("), handbacks %" PRIu64 ", spurious %" PRIu64,
@@ -265,7 +265,7 @@ void print_json(struct ctx *c, struct result *r, int have[2])
 		       r[i].k.pv_fired, r[i].k.lapic_fired, r[i].k.early,
 		       r[i].p50_ns, r[i].p99_ns, r[i].max_ns);
 		printf(", \"fallback_reasons\": {");
-		for (int j = 1; j < 7; j++)
+		for (int j = 1; j < VMM_REASONS; j++)
 			printf("%s\"%s\": %" PRIu64, j > 1 ? ", " : "",
 			       reason_names[j], r[i].k.reasons[j]);
 		printf("}}");

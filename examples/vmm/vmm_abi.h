@@ -91,7 +91,7 @@
 #define VMM_TRAP_CPUID 4
 
 #ifndef __ASSEMBLER__
-/* Fallback reasons are PVTIMER_GUEST_FALLBACK_* (1..6). */
+/* Fallback reasons are PVTIMER_GUEST_FALLBACK_* (1..7). */
 #define VMM_REASONS 8
 
 /** Per vCPU, at VMM_PERCPU_GPA(id): written by the interrupt stubs, read

@@ -103,10 +103,12 @@ static uint8_t judge(struct pvtimer_area *a, const struct pvtimer_guest_line *l,
 {
 	int64_t ahead = (int64_t)(l->deadline - now);
 
+	/* a cancel is a cancel whatever else the line holds, unknown flag
+	 * bits included: withdrawing can never be refused */
+	if (!(l->flags & PVTIMER_ARM_ARMED))
+		return PVTIMER_REJECT_NONE;
 	if (l->flags & ~PVTIMER_ARM_FLAGS_ALL)
 		return PVTIMER_REJECT_FLAGS;
-	if (!(l->flags & PVTIMER_ARM_ARMED))
-		return PVTIMER_REJECT_NONE; /* a cancel: nothing else matters */
 	if (l->vector < a->vector_min || l->vector > a->vector_max)
 		return PVTIMER_REJECT_VECTOR;
 	if (ahead > 0 && (uint64_t)ahead > a->max_horizon_tsc)

@@ -218,7 +218,6 @@ static void fall_back(struct run *r, struct pv_wait *w, int reason)
 static int pv_check(struct run *r, struct pv_wait *w)
 {
 	uint64_t pv;
-	int rc;
 
 	if (w->hw && rd(&r->pc->lapic_count) != w->lapic0)
 		return 1;
@@ -230,11 +229,14 @@ static int pv_check(struct run *r, struct pv_wait *w)
 	case PVTIMER_GUEST_IRQ_EXPIRED:
 		return 2;
 	case PVTIMER_GUEST_IRQ_HANDBACK:
-		/* the host let go: re-arm, the rule now picks the LAPIC */
+		/* handed back or rejected: the helper withdrew the pv arm;
+		 * the LAPIC takes the deadline (pvtimer_guest_hw_deadline) */
 		r->k->handbacks++;
-		rc = pvtimer_guest_arm(w->g, w->deadline);
-		if (rc != PVTIMER_GUEST_PV)
-			fall_back(r, w, rc);
+		fall_back(r, w, PVTIMER_GUEST_FALLBACK_REJECTED);
+		return 0;
+	case PVTIMER_GUEST_IRQ_EARLY:
+		/* fired before the deadline: wait for the rest in hardware */
+		fall_back(r, w, PVTIMER_GUEST_FALLBACK_FIRED);
 		return 0;
 	default:
 		r->k->spurious++;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file pvtimer_abi.h
- * @brief The exitless pvtimer shared-memory ABI, version 1.1.
+ * @brief The exitless pvtimer shared-memory ABI, version 1.1 (x86-64).
  *
  * This header is the contract between a guest kernel and a host timer agent.
  * It describes bytes, not behaviour: docs/pvtimer-abi.md is the normative
