@@ -71,7 +71,9 @@ int qa_calib_run(void *area_mem, int stop_fd, uint64_t timeout_ms,
 	uint64_t max_rt = QA_CALIB_MAX_RT_NS * h->tsc_khz / 1000000ull;
 	uint64_t best_rt = UINT64_MAX, h_prev = 0, t1_prev = 0;
 	uint64_t start = mono_raw_ns(), spins = 0;
-	uint32_t echoed = __atomic_load_n(&s->tsc_calib_seq, __ATOMIC_ACQUIRE);
+	/* what we last answered (0 on a fresh area), not the slot's seq: a
+	 * guest that published before we looked must still get its echo */
+	uint32_t echoed = __atomic_load_n(&h->tsc_calib_echo, __ATOMIC_RELAXED);
 
 	*out = (struct qa_calib){ 0 };
 	for (;;) {
