@@ -6,8 +6,10 @@
  * publish seq k, and t2(k-1), our TSC when we saw the echo of k-1; the host
  * stamps its TSC when it sees each seq and echoes it. The last message has
  * PVTIMER_TSC_CALIB_LAST and only carries t2. Runs once per area (the
- * state goes DONE), with interrupts off so that no round trip includes an
- * interrupt handler.
+ * state goes DONE). Each round trip runs with interrupts off, so none
+ * includes an interrupt handler; between them interrupts are on, and the
+ * whole handshake is bounded (XL_CALIB_BUDGET_MS), so a slow host costs a
+ * worse bound, never a stall.
  */
 #include <linux/delay.h>
 #include <asm/tsc.h>
@@ -21,6 +23,8 @@
 #define XL_CALIB_MAX_ROUNDS 512
 /* One round trip may take this long before we give up (host not there). */
 #define XL_CALIB_WAIT_MS 200
+/* The whole handshake: past this, the best round trip so far is final. */
+#define XL_CALIB_BUDGET_MS 2000
 
 void xl_calib_run(void *area, u64 area_size)
 {
@@ -29,7 +33,8 @@ void xl_calib_run(void *area, u64 area_size)
 	struct pvtimer_abi_slot *s;
 	u64 t1, t2 = 0, spin_limit = (u64)tsc_khz * XL_CALIB_WAIT_MS;
 	u64 good_rt = (u64)tsc_khz * XL_CALIB_GOOD_RT_NS / 1000000u;
-	u64 best_rt = U64_MAX;
+	u64 best_rt = U64_MAX, begin = xl_rdtsc();
+	u64 budget = (u64)tsc_khz * XL_CALIB_BUDGET_MS;
 	unsigned long flags;
 	u32 seq, k, rounds;
 
@@ -41,20 +46,23 @@ void xl_calib_run(void *area, u64 area_size)
 	s = (struct pvtimer_abi_slot *)((char *)area + geo.slots_offset);
 	/* continue from the slot's value: a reloaded module never repeats */
 	seq = READ_ONCE(s->tsc_calib_seq) & ~PVTIMER_TSC_CALIB_LAST;
-	local_irq_save(flags);
 	for (k = 0;; k++) {
 		bool last = k == XL_CALIB_MAX_ROUNDS ||
-			    (k >= XL_CALIB_MIN_ROUNDS && best_rt <= good_rt);
+			    (k >= XL_CALIB_MIN_ROUNDS && best_rt <= good_rt) ||
+			    (k > 0 && xl_rdtsc() - begin > budget);
 		u64 start;
 
+		local_irq_save(flags);
 		seq = (seq + 1) & ~PVTIMER_TSC_CALIB_LAST;
 		t1 = xl_rdtsc();
 		WRITE_ONCE(s->tsc_calib_t1, t1);
 		WRITE_ONCE(s->tsc_calib_t2, t2);
 		smp_store_release(&s->tsc_calib_seq,
 				  seq | (last ? PVTIMER_TSC_CALIB_LAST : 0));
-		if (last)
+		if (last) {
+			local_irq_restore(flags);
 			break;
+		}
 		start = xl_rdtsc();
 		while (smp_load_acquire(&h->tsc_calib_echo) != seq) {
 			if (xl_rdtsc() - start > spin_limit) {
@@ -65,9 +73,9 @@ void xl_calib_run(void *area, u64 area_size)
 			cpu_relax();
 		}
 		t2 = xl_rdtsc();
+		local_irq_restore(flags);
 		best_rt = min(best_rt, t2 - t1);
 	}
-	local_irq_restore(flags);
 	rounds = k;
 	/* the host publishes its result and DONE after the last message */
 	for (k = 0; k < 100 && smp_load_acquire(&h->tsc_calib_state) !=
