@@ -40,8 +40,7 @@ def pv_delivered(c):
 
 def check_fires(chk, agent, before, stats_event):
     """Agent fires up to a SIGUSR1 snapshot ~= pv deliveries the guest
-    counted just before it (a fire may land in between, or be consumed by
-    the backstop first)."""
+    counted just before it (within 25 % or 5, never fewer)."""
     c = chk.counters(before=before)
     stats = [j for j in agent.json if j.get('event') == stats_event]
     if not stats:
@@ -50,10 +49,13 @@ def check_fires(chk, agent, before, stats_event):
     fires, got = stats[0].get('fires', 0), pv_delivered(c)
     print(f'agent fires {fires}, guest pv expiries {got}, pv arms '
           f'{c.get("arm_pv", 0) + c.get("arm_backstop", 0)}')
+    # The guest's dump comes first: it cannot have seen more than were
+    # fired. Fires it has not counted as expiries: the ones between its
+    # dump and the snapshot, and fires that raced a re-arm (spurious).
     if fires == 0 or got == 0:
         chk.fail(f'no pv timer delivered (agent fires {fires}, guest {got})')
-    elif abs(fires - got) > max(3, fires // 10):
-        chk.fail(f'agent fires {fires} != guest pv expiries {got}')
+    elif got > fires or fires - got > max(5, fires // 4):
+        chk.fail(f'agent fires {fires} !~ guest pv expiries {got}')
 
 
 def report_idle(chk):
