@@ -65,24 +65,34 @@ int pvtimer_area_validate(const void *mem, size_t size)
 	return validate_copy(&c, size, &g);
 }
 
+#define PVTIMER_OFFSETOFEND(type, field)                                    \
+	(offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* The end of the last field this version knows. Bytes from here to the
+ * caller's sz are padding or fields of a newer version: they must be zero
+ * (checking from sizeof instead would leave the tail padding unchecked,
+ * and a later field placed there would be read from an older caller's
+ * garbage). */
+#define OPTS_KNOWN_END PVTIMER_OFFSETOFEND(struct pvtimer_area_opts, vector_max)
+
 static int opts_valid(const struct pvtimer_area_opts *o)
 {
-	const unsigned char *tail;
+	const unsigned char *bytes;
 	size_t i;
 
 	if (!o || o->sz < offsetof(struct pvtimer_area_opts, flags))
 		return 0;
-	tail = (const unsigned char *)o;
-	for (i = sizeof(*o); i < o->sz; i++)
-		if (tail[i])
+	bytes = (const unsigned char *)o;
+	for (i = OPTS_KNOWN_END; i < o->sz; i++)
+		if (bytes[i])
 			return 0;
 	return 1;
 }
 
 /* Read an option only if the caller's struct is large enough to hold it. */
 #define OPT(o, field, def)                                                  \
-	((o)->sz >= offsetof(struct pvtimer_area_opts, field) +            \
-				    sizeof((o)->field) && (o)->field       \
+	((o)->sz >= PVTIMER_OFFSETOFEND(struct pvtimer_area_opts, field) &&  \
+			 (o)->field                                         \
 		 ? (o)->field                                               \
 		 : (def))
 
@@ -320,5 +330,9 @@ int pvtimer_area_get_stats(const struct pvtimer_area *a,
 	dst = &stats->slot_reads;
 	for (size_t i = 0; i < n / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	/* a newer caller's counters this version does not have read 0 */
+	if (stats->sz > sizeof(*stats))
+		memset((char *)stats + sizeof(*stats), 0,
+		       stats->sz - sizeof(*stats));
 	return 0;
 }

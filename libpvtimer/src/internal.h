@@ -5,8 +5,20 @@
 
 #include <stdbool.h>
 
+/* The ABI is x86-64 by construction (TSC time base, CPUID discovery, 8-bit
+ * vectors, x86 MSIs): meson builds this library on x86-64 hosts only. */
+#if !defined(__x86_64__)
+#error "libpvtimer is x86-64 only (docs/pvtimer-abi.md)"
+#endif
+
 #include "exitless/pvtimer.h"
 #include "exitless/pvtimer_geometry.h"
+
+/* Caller-allocated structs have a fixed size for ABI major 1: they grow
+ * into their reserved tails only (pvtimer.h). */
+_Static_assert(sizeof(struct pvtimer_slot_snapshot) == 64, "snapshot size");
+_Static_assert(sizeof(struct pvtimer_pending_iter) == 64, "iterator size");
+_Static_assert(sizeof(struct pvtimer_tsc_map) == 48, "tsc map size");
 
 /* Host-private memory of one slot: what this host decided, kept out of
  * guest memory so that nothing a guest writes can change it. */

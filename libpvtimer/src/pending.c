@@ -18,6 +18,9 @@ void pvtimer_host_pending_begin(struct pvtimer_area *a,
 	it->word = 0;
 	it->word_index = 0;
 	it->visited_words = 0;
+	for (unsigned int i = 0; i < sizeof(it->reserved) / sizeof(it->reserved[0]);
+	     i++)
+		it->reserved[i] = 0;
 }
 
 static uint64_t take_word(struct pvtimer_area *a, uint32_t w)

@@ -23,6 +23,9 @@ int pvtimer_tsc_map_init(struct pvtimer_tsc_map *map, uint32_t host_khz,
 	}
 	map->reserved = 0;
 	map->offset = offset;
+	for (unsigned int i = 0; i < sizeof(map->reserved_tail) /
+					 sizeof(map->reserved_tail[0]); i++)
+		map->reserved_tail[i] = 0;
 	return 0;
 }
 

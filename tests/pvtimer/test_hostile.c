@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Guest memory is hostile input: whatever bytes the guest writes, the host
  * side neither crashes nor trusts them, and every pass is bounded. */
 #include <check.h>

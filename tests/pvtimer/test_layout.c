@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The frozen ABI 1.0 layout: every offset and size, asserted at compile time
  * (a change fails the build) and reported at run time by Check. */
 #include <check.h>

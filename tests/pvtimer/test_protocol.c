@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The protocol end to end with a fake guest clock: the fallback rule at each
  * boundary, arm/cancel/re-arm, generation wrap, stop/handback, the pending
  * bitmap and TSC conversion. */

@@ -32,6 +32,8 @@ struct pvtimer_geometry {
 
 /**
  * Compute the geometry of an area with @p slot_count slots.
+ * @param slot_count N, 1..PVTIMER_ABI_MAX_SLOTS
+ * @param g          receives the geometry
  * @return 0, or -22 (EINVAL) when @p slot_count is 0 or above
  * PVTIMER_ABI_MAX_SLOTS.
  */

@@ -113,7 +113,12 @@ struct pvtimer_guest {
 	uint8_t hw_backstop;   /* the hardware timer is only a backstop */
 };
 
-/** Modular TSC order: a - b as a signed distance (|a - b| < 2^63). */
+/**
+ * Modular TSC order, as the hardware's: how far @p a is after @p b.
+ * @param a a TSC value
+ * @param b another, less than 2^63 away
+ * @return a - b as a signed distance (negative: @p a is before @p b).
+ */
 static inline int64_t pvtimer_tsc_diff(uint64_t a, uint64_t b)
 {
 	return (int64_t)(a - b);
@@ -153,6 +158,13 @@ static inline int pvtimer_fallback_reason(uint32_t host_flags, uint64_t sync,
 
 /**
  * Decode the area leaf (signature leaf + 1) of the CPUID discovery block.
+ * @param eax  the leaf's EAX (area GPA bits 31..12)
+ * @param ebx  EBX (GPA bits 63..32)
+ * @param ecx  ECX (this vCPU's slot index)
+ * @param edx  EDX (area size in 4 KiB pages)
+ * @param gpa  receives the area's guest physical address
+ * @param slot receives the slot index
+ * @param size receives the area size in bytes
  * @return 0, or PVTIMER_GUEST_EINVAL when the leaf names no area or no slot.
  */
 static inline int pvtimer_guest_cpuid_decode(uint32_t eax, uint32_t ebx,
@@ -202,6 +214,11 @@ static inline void pvtimer_guest__copy_header(volatile struct pvtimer_abi_header
  * seq and generation continue from the slot's current values, so a guest
  * that re-binds (a reloaded driver) never repeats a recent generation.
  * Without PVTIMER_F_VECTOR_RANGE the host accepts 32..255.
+ * @param g          caller-owned state, filled here
+ * @param area       the area as the guest maps it
+ * @param area_size  bytes mapped at @p area
+ * @param slot_index this vCPU's slot (CPUID or the transport, §8, §12)
+ * @param vector     the interrupt vector the host is to inject
  * @return 0, PVTIMER_GUEST_EINVAL (bad magic or geometry),
  * PVTIMER_GUEST_EPROTO (unknown major), PVTIMER_GUEST_ERANGE (slot index or
  * vector out of the range the host accepts).
@@ -265,6 +282,8 @@ static inline int pvtimer_guest_init(struct pvtimer_guest *g, void *area,
  * While the host holds a deadline, the hardware timer is kept armed no
  * later than B after it was last armed, so a host that dies or stops
  * without handing back costs at most B of lateness and one exit per B.
+ * @param g            the vCPU's state
+ * @param backstop_tsc B in guest TSC ticks; 0 turns the rule off
  */
 static inline void pvtimer_guest_set_backstop(struct pvtimer_guest *g,
 					      uint64_t backstop_tsc)
@@ -274,21 +293,43 @@ static inline void pvtimer_guest_set_backstop(struct pvtimer_guest *g,
 				  : PVTIMER_GUEST_HORIZON_MAX;
 }
 
-/** @return the guest TSC the hardware timer must be programmed at after a
- * positive decision (meaningful only then). */
+/**
+ * Where the hardware timer must go after a positive decision.
+ * @param g the vCPU's state
+ * @return the guest TSC to program the hardware timer at (meaningful only
+ * right after a decision that returned a positive value).
+ */
 static inline uint64_t pvtimer_guest_hw_deadline(const struct pvtimer_guest *g)
 {
 	return g->hw_deadline_tsc;
 }
 
-/** @return the deadline the host holds, or 0 when none is pv-armed. */
+/**
+ * Tell the helpers that the caller disarmed its hardware timer (wrote 0 to
+ * it), so that the next decision programs a backstop again if one is due.
+ * @param g the vCPU's state
+ */
+static inline void pvtimer_guest_hw_disarmed(struct pvtimer_guest *g)
+{
+	g->hw_armed = 0;
+}
+
+/**
+ * The deadline the host holds for this vCPU.
+ * @param g the vCPU's state
+ * @return that deadline (guest TSC), or 0 when none is pv-armed.
+ */
 static inline uint64_t pvtimer_guest_pv_deadline(const struct pvtimer_guest *g)
 {
 	return g->pv_armed ? g->deadline_tsc : 0;
 }
 
-/** Effective next sync for this slot: the earlier of area and slot promise
- * (modular order), 0 when either says "not looking". */
+/**
+ * Effective next sync for this slot: the earlier of area and slot promise
+ * (modular order). Two seq_cst loads.
+ * @param g the vCPU's state
+ * @return the promise (guest TSC), 0 when either says "not looking".
+ */
 static inline uint64_t pvtimer_guest_sync(const struct pvtimer_guest *g)
 {
 	uint64_t area = __atomic_load_n(&g->hdr->next_sync_tsc, __ATOMIC_SEQ_CST);
@@ -330,6 +371,7 @@ static inline void pvtimer_guest__publish(struct pvtimer_guest *g,
  * fire of the cancelled generation may still arrive if the host had already
  * decided to inject; pvtimer_guest_on_interrupt() reports it as spurious.
  * The hardware timer is the caller's: it is left as it is.
+ * @param g the vCPU's state
  */
 static inline void pvtimer_guest_cancel(struct pvtimer_guest *g)
 {
@@ -378,6 +420,8 @@ static inline int pvtimer_guest__held(struct pvtimer_guest *g, uint64_t now)
 
 /**
  * Arm the timer for @p deadline (guest TSC), following the fallback rule.
+ * @param g        the vCPU's state
+ * @param deadline guest TSC at which the timer must fire
  *
  * @return PVTIMER_GUEST_PV when the host now holds the deadline (no exit
  * taken); PVTIMER_GUEST_BACKSTOP when it does and the hardware timer must
@@ -454,6 +498,7 @@ static inline int pvtimer_guest__still_held(struct pvtimer_guest *g,
 /**
  * Re-check, just before the vCPU halts, that the host still holds the
  * armed deadline (a host may have gone late, stopped or fired early).
+ * @param g the vCPU's state
  *
  * @return PVTIMER_GUEST_PV (safe to halt), PVTIMER_GUEST_BACKSTOP (safe
  * once the hardware timer is programmed at pvtimer_guest_hw_deadline()),
@@ -476,6 +521,7 @@ static inline int pvtimer_guest_before_halt(struct pvtimer_guest *g)
 
 /**
  * Classify an interrupt on the pvtimer vector.
+ * @param g the vCPU's state
  *
  * @return PVTIMER_GUEST_IRQ_EXPIRED when the armed deadline has passed (the
  * pv arm is consumed); PVTIMER_GUEST_IRQ_HANDBACK when the host gave the
@@ -513,6 +559,7 @@ static inline int pvtimer_guest_on_interrupt(struct pvtimer_guest *g)
 
 /**
  * Account for an interrupt of the hardware timer (call it on every one).
+ * @param g the vCPU's state
  *
  * @return PVTIMER_GUEST_HW_EXPIRED: run timers (a fallback timer expired,
  * or the pv deadline it backed passed undelivered: that arm is consumed);
