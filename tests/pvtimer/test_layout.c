@@ -38,7 +38,12 @@ OFF(pvtimer_abi_header, reserved1, 0x58);       SIZE(pvtimer_abi_header, reserve
 OFF(pvtimer_abi_header, vector_min, 0x80);      SIZE(pvtimer_abi_header, vector_min, 1);
 OFF(pvtimer_abi_header, vector_max, 0x81);      SIZE(pvtimer_abi_header, vector_max, 1);
 OFF(pvtimer_abi_header, reserved2, 0x82);       SIZE(pvtimer_abi_header, reserved2, 62);
-OFF(pvtimer_abi_header, reserved3, 0xc0);       SIZE(pvtimer_abi_header, reserved3, 64);
+OFF(pvtimer_abi_header, tsc_calib_state, 0xc0); SIZE(pvtimer_abi_header, tsc_calib_state, 4);
+OFF(pvtimer_abi_header, tsc_calib_echo, 0xc4);  SIZE(pvtimer_abi_header, tsc_calib_echo, 4);
+OFF(pvtimer_abi_header, tsc_calib_host_tsc, 0xc8); SIZE(pvtimer_abi_header, tsc_calib_host_tsc, 8);
+OFF(pvtimer_abi_header, tsc_calib_offset, 0xd0); SIZE(pvtimer_abi_header, tsc_calib_offset, 8);
+OFF(pvtimer_abi_header, tsc_calib_error_tsc, 0xd8); SIZE(pvtimer_abi_header, tsc_calib_error_tsc, 8);
+OFF(pvtimer_abi_header, reserved3, 0xe0);       SIZE(pvtimer_abi_header, reserved3, 32);
 _Static_assert(sizeof(struct pvtimer_abi_header) == PVTIMER_ABI_HEADER_SIZE, "header");
 
 OFF(pvtimer_abi_pending, summary, 0x00);        SIZE(pvtimer_abi_pending, summary, 8);
@@ -53,7 +58,11 @@ OFF(pvtimer_abi_slot, vector, 0x10);            SIZE(pvtimer_abi_slot, vector, 1
 OFF(pvtimer_abi_slot, arm_flags, 0x11);         SIZE(pvtimer_abi_slot, arm_flags, 1);
 OFF(pvtimer_abi_slot, reserved0, 0x12);         SIZE(pvtimer_abi_slot, reserved0, 2);
 OFF(pvtimer_abi_slot, guest_features, 0x14);    SIZE(pvtimer_abi_slot, guest_features, 4);
-OFF(pvtimer_abi_slot, reserved2, 0x18);         SIZE(pvtimer_abi_slot, reserved2, 40);
+OFF(pvtimer_abi_slot, tsc_calib_seq, 0x18);     SIZE(pvtimer_abi_slot, tsc_calib_seq, 4);
+OFF(pvtimer_abi_slot, tsc_calib_reserved, 0x1c); SIZE(pvtimer_abi_slot, tsc_calib_reserved, 4);
+OFF(pvtimer_abi_slot, tsc_calib_t1, 0x20);      SIZE(pvtimer_abi_slot, tsc_calib_t1, 8);
+OFF(pvtimer_abi_slot, tsc_calib_t2, 0x28);      SIZE(pvtimer_abi_slot, tsc_calib_t2, 8);
+OFF(pvtimer_abi_slot, reserved2, 0x30);         SIZE(pvtimer_abi_slot, reserved2, 16);
 OFF(pvtimer_abi_slot, next_sync_tsc, 0x40);     SIZE(pvtimer_abi_slot, next_sync_tsc, 8);
 OFF(pvtimer_abi_slot, status_word, 0x48);       SIZE(pvtimer_abi_slot, status_word, 8);
 OFF(pvtimer_abi_slot, fired_gen, 0x50);         SIZE(pvtimer_abi_slot, fired_gen, 4);
@@ -63,7 +72,7 @@ OFF(pvtimer_abi_slot, reserved4, 0x60);         SIZE(pvtimer_abi_slot, reserved4
 _Static_assert(sizeof(struct pvtimer_abi_slot) == PVTIMER_ABI_SLOT_STRIDE, "slot");
 
 /* Guest-written and host-written fields on different cache lines. */
-_Static_assert(offsetof(struct pvtimer_abi_slot, reserved2) + 40 <=
+_Static_assert(offsetof(struct pvtimer_abi_slot, reserved2) + 16 <=
 		       offsetof(struct pvtimer_abi_slot, next_sync_tsc) &&
 	       offsetof(struct pvtimer_abi_slot, next_sync_tsc) % 64 == 0,
 	       "guest and host lines overlap");

@@ -22,8 +22,13 @@
 #ifndef EXITLESS_PVTIMER_ABI_H
 #define EXITLESS_PVTIMER_ABI_H
 
+#ifdef __KERNEL__
+#include <linux/stddef.h>
+#include <linux/types.h>
+#else
 #include <stddef.h>
 #include <stdint.h>
+#endif
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the pvtimer ABI is little-endian; add byte swapping before porting"
@@ -57,6 +62,10 @@
 
 /** The host writes slot.fired_tsc when it injects. */
 #define PVTIMER_F_FIRED_TSC (1ull << 0)
+/** TSC calibration handshake (header line 3, slot guest bytes 0x18..0x2f):
+ * for hosts that cannot read the guest's TSC offset (an out-of-process
+ * agent behind ivshmem); docs/pvtimer-pci.md. */
+#define PVTIMER_F_TSC_CALIBRATE (1ull << 2)
 /** All feature bits defined by ABI 1.0. */
 #define PVTIMER_F_ALL_1_0 PVTIMER_F_FIRED_TSC
 /** 1.1: header.vector_min/vector_max hold the vectors the host accepts. */
@@ -170,9 +179,22 @@ struct pvtimer_abi_header {
 	uint8_t vector_min;     /**< 0x80 lowest accepted vector (F_VECTOR_RANGE) */
 	uint8_t vector_max;     /**< 0x81 highest accepted vector (F_VECTOR_RANGE) */
 	uint8_t reserved2[62];  /**< 0x82 zero */
-	/* line 3 */
-	uint8_t reserved3[64];  /**< 0xc0 zero */
+	/* line 3: TSC calibration handshake, PVTIMER_F_TSC_CALIBRATE only */
+	uint32_t tsc_calib_state;     /**< 0xc0 PVTIMER_TSC_CALIB_* */
+	uint32_t tsc_calib_echo;      /**< 0xc4 last slot tsc_calib_seq answered */
+	uint64_t tsc_calib_host_tsc;  /**< 0xc8 host TSC when it saw that seq */
+	uint64_t tsc_calib_offset;    /**< 0xd0 DONE: guest - host TSC (two's
+				       *   complement), informational */
+	uint64_t tsc_calib_error_tsc; /**< 0xd8 DONE: bound of |offset error| */
+	uint8_t reserved3[32];        /**< 0xe0 zero */
 };
+
+/* header.tsc_calib_state */
+#define PVTIMER_TSC_CALIB_OFF 0u    /**< no handshake offered */
+#define PVTIMER_TSC_CALIB_WANTED 1u /**< host answers slot 0's requests */
+#define PVTIMER_TSC_CALIB_DONE 2u   /**< host has its offset; stop */
+/** slot.tsc_calib_seq: set on the guest's final message. */
+#define PVTIMER_TSC_CALIB_LAST (1u << 31)
 
 /**
  * Pending block at header.pending_offset. Guests set bits with atomic OR;
@@ -202,7 +224,13 @@ struct pvtimer_abi_slot {
 	uint16_t reserved0;    /**< 0x12 zero */
 	uint32_t guest_features; /**< 0x14 1.1: features the guest uses; no bit
 				  *   is defined yet, so 0 (see the spec, §9) */
-	uint8_t reserved2[40]; /**< 0x18 zero */
+	/* TSC calibration handshake, PVTIMER_F_TSC_CALIBRATE, slot 0 only */
+	uint32_t tsc_calib_seq;      /**< 0x18 request number, 1, 2, ... */
+	uint32_t tsc_calib_reserved; /**< 0x1c zero */
+	uint64_t tsc_calib_t1;       /**< 0x20 guest TSC just before this seq */
+	uint64_t tsc_calib_t2;       /**< 0x28 guest TSC when the echo of the
+				      *   previous seq was seen (0 for seq 1) */
+	uint8_t reserved2[16]; /**< 0x30 zero */
 	/* host line */
 	uint64_t next_sync_tsc; /**< 0x40 per-slot promise; see the spec */
 	uint64_t status_word;   /**< 0x48 PVTIMER_STATUS_WORD() */
@@ -233,8 +261,10 @@ PVTIMER_ABI_ASSERT(offsetof(struct pvtimer_abi_header, host_flags) == 0x40,
 		   header_line1);
 PVTIMER_ABI_ASSERT(offsetof(struct pvtimer_abi_header, vector_min) == 0x80,
 		   header_line2);
-PVTIMER_ABI_ASSERT(offsetof(struct pvtimer_abi_header, reserved3) == 0xc0,
+PVTIMER_ABI_ASSERT(offsetof(struct pvtimer_abi_header, tsc_calib_state) == 0xc0,
 		   header_line3);
+PVTIMER_ABI_ASSERT(offsetof(struct pvtimer_abi_slot, tsc_calib_t2) == 0x28,
+		   slot_tsc_calib);
 PVTIMER_ABI_ASSERT(offsetof(struct pvtimer_abi_pending, words) == 0x40,
 		   pending_words);
 PVTIMER_ABI_ASSERT(sizeof(struct pvtimer_abi_slot) == 128, slot_size);
