@@ -23,8 +23,12 @@
 #define EXITLESS_PVTIMER_ABI_H
 
 #ifdef __KERNEL__
+#include <linux/limits.h>
 #include <linux/stddef.h>
 #include <linux/types.h>
+#ifndef UINT64_MAX /* linux/types.h has the types, linux/limits.h the limits */
+#define UINT64_MAX U64_MAX
+#endif
 #else
 #include <stddef.h>
 #include <stdint.h>
@@ -71,7 +75,8 @@
 /** 1.1: header.vector_min/vector_max hold the vectors the host accepts. */
 #define PVTIMER_F_VECTOR_RANGE (1ull << 1)
 /** All feature bits defined by ABI 1.1. */
-#define PVTIMER_F_ALL_1_1 (PVTIMER_F_ALL_1_0 | PVTIMER_F_VECTOR_RANGE)
+#define PVTIMER_F_ALL_1_1                                                     \
+	(PVTIMER_F_ALL_1_0 | PVTIMER_F_VECTOR_RANGE | PVTIMER_F_TSC_CALIBRATE)
 
 /* ------------------------------------------------------------------------ */
 /* Header flags (header.host_flags, host-written)                           */

@@ -485,13 +485,22 @@ static inline int pvtimer_guest__still_held(struct pvtimer_guest *g,
 		case PVTIMER_STATUS_FIRED:
 			/* fired before D, or the injection was lost */
 			return PVTIMER_GUEST_FALLBACK_FIRED;
+		case PVTIMER_STATUS_SEEN:
+			/* held: only a host still keeping its promise will
+			 * fire it (when its next pass is, against D, no
+			 * longer matters) */
+			if (!(flags & PVTIMER_HOST_ACTIVE))
+				return PVTIMER_GUEST_FALLBACK_DISABLED;
+			if (sync == PVTIMER_SYNC_NEVER ||
+			    pvtimer_tsc_diff(now, sync) > 0)
+				return PVTIMER_GUEST_FALLBACK_STALE;
+			return PVTIMER_GUEST_PV;
 		default:
 			break;
 		}
 	}
-	/* SEEN or not seen yet: either way only a host keeping its promise
-	 * (active, now <= sync) will deliver it; the margin no longer
-	 * matters for an arm a pass has or will have seen. */
+	/* not seen yet: the pass that will see it must start by D, from a
+	 * host keeping its promise (the rule with margin 0) */
 	return pvtimer_fallback_reason(flags, sync, 0, UINT64_MAX,
 				       g->deadline_tsc, now);
 }
