@@ -40,15 +40,17 @@
 #endif
 #define HORIZON K      /* max_horizon_tsc */
 #define MARGIN 0       /* margin_tsc */
-#define PAST_LIMIT 1   /* 1.0 rejected deadlines more than this in the past */
+#define PAST_LIMIT 0   /* 1.0 rejected deadlines more than this in the past */
 #define BREQ 3         /* the lateness bound required against a dead host */
+#ifdef BUG_NO_BACKSTOP
+#define BACKSTOP 0     /* item 6 reverted: no backstop, yet P2 checked */
+#define CHECK_P2
+#endif
 #ifndef BACKSTOP
 #define BACKSTOP BREQ  /* the guest's backstop period B (0 = off) */
 #endif
 #if BACKSTOP > 0
-#ifndef NO_CHECK_P2
-#define CHECK_P2
-#endif
+#define CHECK_P2       /* P2 is promised only with a backstop */
 #endif
 #ifndef STOPS
 #define STOPS 1        /* stop/handback + resume cycles the host may do */
