@@ -1,8 +1,9 @@
+# SPDX-License-Identifier: MIT
 # Shared by scripts/demo and scripts/test: make sure the Debian packages are
 # there (installing them when root), then configure and build $BUILD_DIR.
 # Sourced, not run.
 
-EXITLESS_PACKAGES="meson ninja-build gcc pkg-config liburing-dev libnuma-dev check linux-libc-dev python3 binutils"
+EXITLESS_PACKAGES="meson ninja-build gcc pkg-config liburing-dev libnuma-dev check linux-libc-dev python3 binutils git xz-utils"
 
 exitless_missing_packages() {
 	missing=""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Fail when a shared object's exported symbols differ from its version script.
 
 usage: symbols-check.py LIB.so MAP

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <exitless/agent.h>
+#include <exitless/pvtimer_abi.h>
 
 #include "agent_bench.h"
 
@@ -101,6 +102,7 @@ int main(int argc, char **argv)
 		{ "vcpu-cpu", required_argument, NULL, 'v' },
 		{ "timerfd-cpu", required_argument, NULL, 't' },
 		{ "fifo", no_argument, NULL, 'f' },
+		{ "hostile", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -110,7 +112,7 @@ int main(int argc, char **argv)
 			 .timerfd_cpu = -1 };
 	uint64_t tmp[8];
 	struct result all[128];
-	uint32_t nres = 0;
+	uint32_t nres = 0, hostile = 0;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -157,6 +159,11 @@ int main(int argc, char **argv)
 		case 'f':
 			c.fifo = 1;
 			break;
+		case 'X':
+			hostile = (uint32_t)strtoul(optarg, NULL, 10);
+			if (!hostile || hostile > PVTIMER_ABI_MAX_SLOTS)
+				hostile = 255;
+			break;
 		default:
 			usage();
 			return opt == 'h' ? 0 : 2;
@@ -182,6 +189,12 @@ int main(int argc, char **argv)
 						     sysconf(_SC_NPROCESSORS_ONLN) > 1
 					     ? 1
 					     : 0;
+	}
+	if (hostile) {
+		int rc = hostile_bench(&c, hostile);
+
+		free(samples);
+		return rc;
 	}
 	if (!c.json)
 		printf("tsc %llu kHz, %ld CPUs, %llu ms per run, deadlines "

@@ -51,6 +51,9 @@ int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 	      uint64_t max_sleep_us, uint64_t spin_us, struct result *res);
 int run_timerfd(const struct cfg *c, uint32_t n, struct result *res);
 
+/* hostile.c */
+int hostile_bench(const struct cfg *c, uint32_t nhostile);
+
 /* micro.c */
 void heap_bench(void);
 int probe_cpus(int verbose);

@@ -120,8 +120,11 @@ void inject_bench(void)
 				if (write(fds[i], &one, sizeof(one)) < 0)
 					break;
 		t1 = mono_ns();
-		for (uint32_t r = 0; ring && r < rounds; r++)
-			agent_uring_write_ones(ring, fds, n);
+		for (uint32_t r = 0; ring && r < rounds; r++) {
+			struct agent_uring_res res;
+
+			agent_uring_write_ones(ring, fds, n, &res);
+		}
 		t2 = mono_ns();
 		printf("  N=%-3u write %.0f ns, io_uring %s%.0f ns\n", n,
 		       (double)(t1 - t0) / rounds / n, ring ? "" : "(none) ",

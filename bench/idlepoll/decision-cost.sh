@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Instructions per select+reflect, per policy, counted by callgrind (stable
 # on noisy machines, unlike time): Ir(N decisions) - Ir(0), divided by N.
 # usage: decision-cost.sh BUILD_DIR [TRACE] [N]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pvtimer-arm-cost: what arming a timer costs a guest on the pvtimer path
  * (seqlock write, two `lock or`, the re-check), with nobody servicing the
  * area and with a host thread servicing it on the other CPU (the lines then

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Interrupts: the in-kernel irqchip (LAPIC per vCPU) and the two ways the
- * agent injects, an irqfd bound to an MSI route or KVM_SIGNAL_MSI. */
+/* Interrupts: the in-kernel irqchip (LAPIC per vCPU) and irqfds bound to
+ * MSI routes. (The agent's KVM_SIGNAL_MSI injector is libagent's own.) */
 #include <errno.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -61,11 +61,4 @@ int irq_msi_irqfds(struct vmm *vmm, uint32_t first_gsi, uint32_t count,
 			close(efds[i]);
 	}
 	return rc;
-}
-
-int irq_signal_msi(struct vmm *vmm, uint32_t apic_id, uint8_t vector)
-{
-	struct kvm_msi msi = { .address_lo = MSI_ADDR(apic_id), .data = vector };
-
-	return ioctl(vmm->vm, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
 }

@@ -18,7 +18,8 @@
 const char *const stat_names[] = {
 	"exits",	  "halt_exits",		  "insn_emulation",
 	"irq_injections", "io_exits",		  "halt_successful_poll",
-	"halt_wakeup",
+	"halt_wakeup",	  "halt_poll_success_ns", "halt_poll_fail_ns",
+	"halt_attempted_poll", "halt_poll_invalid", "halt_wait_ns",
 };
 _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == NSTATS,
 	       "NSTATS and stat_names disagree");
@@ -26,7 +27,7 @@ _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == NSTATS,
 static const char *const cfg_names[VMM_CFG_COUNT] = { "plain", "exitless" };
 static const char *const reason_names[VMM_REASONS] = {
 	"?", "disabled", "past", "too_far", "stale", "too_close", "rejected",
-	"?",
+	"fired",
 };
 
 static int cmp_i64(const void *a, const void *b)
@@ -38,7 +39,7 @@ static int cmp_i64(const void *a, const void *b)
 
 /* Samples are guest-written: in floating point so that no value, however
  * wild, overflows (UBSan builds run this). */
-static int64_t tsc_to_ns(const struct ctx *c, int64_t t)
+int64_t tsc_to_ns(const struct ctx *c, int64_t t)
 {
 	double ns = (double)t * 1e6 / (double)c->tsc_khz;
 
@@ -50,7 +51,7 @@ static int64_t tsc_to_ns(const struct ctx *c, int64_t t)
 }
 
 /* One configuration over all vCPUs: counters summed, samples pooled. */
-void summarize(struct ctx *c, uint32_t cfg, struct result *r)
+void summarize(struct ctx *c, int rep, uint32_t cfg, struct result *r)
 {
 	uint64_t total = 0, *sum = (uint64_t *)&r->k;
 	int64_t *all;
@@ -64,21 +65,23 @@ void summarize(struct ctx *c, uint32_t cfg, struct result *r)
 		int64_t *s = mem_gpa(&c->vmm,
 				     VMM_SAMPLES_GPA +
 					     8ull * c->mb->samples_max *
-						     ((uint64_t)v * VMM_CFG_COUNT + cfg),
+						     (((uint64_t)rep * c->o.vcpus + v) *
+							      VMM_CFG_COUNT + cfg),
 				     8ull * c->o.timers);
 		uint64_t n;
 
 		/* guest-written: copy once, then trust only the copy */
-		memcpy(&k, &c->mb->cfg[v][cfg], sizeof(k));
+		memcpy(&k, rep ? &c->mb->rep[rep - 1][v][cfg] : &c->mb->cfg[v][cfg],
+		       sizeof(k));
 		for (size_t i = 0; i < sizeof(k) / sizeof(uint64_t); i++)
 			sum[i] += add[i];
 		for (size_t i = 0; i < NSTATS; i++) {
-			if (c->after[v][cfg][i] == UINT64_MAX ||
+			if (c->after[v][rep][cfg][i] == UINT64_MAX ||
 			    r->kvm[i] == UINT64_MAX)
 				r->kvm[i] = UINT64_MAX;
 			else
-				r->kvm[i] += c->after[v][cfg][i] -
-					     c->before[v][cfg][i];
+				r->kvm[i] += c->after[v][rep][cfg][i] -
+					     c->before[v][rep][cfg][i];
 		}
 		n = k.timers < c->o.timers ? k.timers : c->o.timers;
 		memcpy(all + total, s, n * sizeof(*s));
@@ -90,8 +93,11 @@ void summarize(struct ctx *c, uint32_t cfg, struct result *r)
 		r->p50_ns = (uint64_t)tsc_to_ns(c, all[total / 2]);
 		r->p99_ns = (uint64_t)tsc_to_ns(c, all[total * 99 / 100]);
 		r->max_ns = (uint64_t)tsc_to_ns(c, all[total - 1]);
+		for (uint64_t i = 0; i < total; i++)
+			all[i] = tsc_to_ns(c, all[i]);
 	}
-	free(all);
+	r->sorted_ns = all; /* the caller frees it */
+	r->n = total;
 }
 
 static uint64_t guest_exit_ops(const struct vmm_counters *k)
@@ -134,6 +140,9 @@ GETTER(g_insn, r->kvm[2])
 GETTER(g_irqinj, r->kvm[3])
 GETTER(g_io, r->kvm[4])
 GETTER(g_hpoll, r->kvm[5])
+GETTER(g_hpoll_us, (r->kvm[ST_POLL_SUCCESS_NS] == UINT64_MAX ||
+		    r->kvm[ST_POLL_FAIL_NS] == UINT64_MAX) ? UINT64_MAX :
+		   (r->kvm[ST_POLL_SUCCESS_NS] + r->kvm[ST_POLL_FAIL_NS]) / 1000)
 GETTER(g_wrmsr_tsc, r->k.tsc_wrmsr)
 GETTER(g_wrmsr_eoi, r->k.eoi_wrmsr)
 GETTER(g_hlt, r->k.hlt)
@@ -151,9 +160,25 @@ static double pct(uint64_t a, uint64_t b)
 	return b ? 100.0 * (double)a / (double)b : 0.0;
 }
 
-void print_table(struct ctx *c, struct result *r, int have[2])
+/* The agent's counters are cumulative over its runs: one repetition's. */
+static struct agent_stats agent_delta(const struct ctx *c, int rep)
 {
-	char cpus[32];
+	struct agent_stats a = c->agent_rep[rep];
+
+	if (rep > 0) {
+		const struct agent_stats *b = &c->agent_rep[rep - 1];
+
+		a.fires -= b->fires;
+		a.injections -= b->injections;
+		a.inject_errors -= b->inject_errors;
+		a.promises_late -= b->promises_late;
+	}
+	return a;
+}
+
+void print_table(struct ctx *c, struct result *r, int have[2], int rep)
+{
+	char cpus[32], hb[32];
 
 	if (c->o.vcpus > 1)
 		snprintf(cpus, sizeof(cpus), "s on CPUs %d,%d", c->o.cpus[0],
@@ -176,6 +201,11 @@ void print_table(struct ctx *c, struct result *r, int have[2])
 	       c->o.inject_msi ? "KVM_SIGNAL_MSI" : "irqfd",
 	       idlepoll_policy_name(c->o.idle_policy),
 	       c->o.halt_cost_ns / 1000);
+	if (c->o.nhp)
+		printf("  host halt polling: %s (ceiling changes: plain %" PRIu64
+		       ", exitless %" PRIu64 ")\n",
+		       hp_name(&c->o.hp[rep], hb, sizeof(hb)),
+		       c->hp_changes[rep][0], c->hp_changes[rep][1]);
 	printf("  %-26s %12s %12s %10s\n", "", "plain KVM", "exitless",
 	       "ratio");
 	row("timers", r, have, g_timers);
@@ -186,6 +216,7 @@ void print_table(struct ctx *c, struct result *r, int have[2])
 	row("kvm irq_injections", r, have, g_irqinj);
 	row("kvm io_exits", r, have, g_io);
 	row("kvm halt_successful_poll", r, have, g_hpoll);
+	row("kvm halt-poll us (ok+fail)", r, have, g_hpoll_us);
 	row("guest wrmsr TSC_DEADLINE", r, have, g_wrmsr_tsc);
 	row("guest wrmsr EOI", r, have, g_wrmsr_eoi);
 	row("guest hlt", r, have, g_hlt);
@@ -204,7 +235,7 @@ void print_table(struct ctx *c, struct result *r, int have[2])
 		       pct(r[i].k.fallbacks, r[i].k.timers));
 		if (i == VMM_CFG_EXITLESS) {
 			printf(" (");
-			for (int j = 1; j < 7; j++)
+			for (int j = 1; j < VMM_REASONS; j++)
 				printf("%s%s %" PRIu64, j > 1 ? ", " : "",
 				       reason_names[j], r[i].k.reasons[j]);
 			printf("), handbacks %" PRIu64 ", spurious %" PRIu64,
@@ -212,13 +243,14 @@ void print_table(struct ctx *c, struct result *r, int have[2])
 		}
 		printf(", lateness max %" PRIu64 " us\n", r[i].max_ns / 1000);
 	}
-	if (have[VMM_CFG_EXITLESS])
+	if (have[VMM_CFG_EXITLESS]) {
+		struct agent_stats a = agent_delta(c, rep);
+
 		printf("  agent: fires %" PRIu64 ", injections %" PRIu64
 		       ", inject errors %" PRIu64 ", promises late %" PRIu64
-		       "\n",
-		       c->agent_stats.fires, c->agent_stats.injections,
-		       c->agent_stats.inject_errors,
-		       c->agent_stats.promises_late);
+		       "\n", a.fires, a.injections, a.inject_errors,
+		       a.promises_late);
+	}
 	if (have[0] && have[1] && guest_exit_ops(&r[0].k) && r[0].kvm[1] &&
 	    r[0].p50_ns)
 		printf("ratio exitless/plain: guest exit-causing ops %.3f, "
@@ -232,47 +264,80 @@ void print_table(struct ctx *c, struct result *r, int have[2])
 		       (double)r[1].p99_ns / (double)(r[0].p99_ns ? r[0].p99_ns : 1));
 }
 
-void print_json(struct ctx *c, struct result *r, int have[2])
+static void json_config(struct ctx *c, const struct result *r, int rep,
+			int i)
 {
-	int first = 1;
+	char hb[32];
 
-	printf("{\"vcpus\": %d, \"timers\": %u, \"min_us\": %u, "
-	       "\"max_us\": %u, \"tsc_khz\": %u, \"configs\": {",
-	       c->o.vcpus, c->o.timers, c->o.min_us, c->o.max_us,
-	       c->tsc_khz);
-	for (int i = 0; i < 2; i++) {
-		if (!have[i])
-			continue;
-		printf("%s\"%s\": {\"timers\": %" PRIu64 ", \"lost\": %" PRIu64,
-		       first ? "" : ", ", cfg_names[i], r[i].k.timers,
-		       r[i].lost);
-		for (size_t j = 0; j < NSTATS; j++)
-			if (r[i].kvm[j] != UINT64_MAX)
-				printf(", \"kvm_%s\": %" PRIu64, stat_names[j],
-				       r[i].kvm[j]);
-		printf(", \"wrmsr_tsc_deadline\": %" PRIu64
-		       ", \"wrmsr_eoi\": %" PRIu64 ", \"hlt\": %" PRIu64
-		       ", \"traps\": %" PRIu64 ", \"pv_arms\": %" PRIu64
-		       ", \"fallbacks\": %" PRIu64 ", \"polled\": %" PRIu64
-		       ", \"handbacks\": %" PRIu64 ", \"spurious\": %" PRIu64
-		       ", \"pv_fired\": %" PRIu64 ", \"lapic_fired\": %" PRIu64
-		       ", \"early\": %" PRIu64
-		       ", \"late_p50_ns\": %" PRIu64 ", \"late_p99_ns\": %" PRIu64
-		       ", \"late_max_ns\": %" PRIu64,
-		       r[i].k.tsc_wrmsr, r[i].k.eoi_wrmsr, r[i].k.hlt,
-		       r[i].k.traps, r[i].k.pv_arms, r[i].k.fallbacks,
-		       r[i].k.polled, r[i].k.handbacks, r[i].k.spurious,
-		       r[i].k.pv_fired, r[i].k.lapic_fired, r[i].k.early,
-		       r[i].p50_ns, r[i].p99_ns, r[i].max_ns);
-		printf(", \"fallback_reasons\": {");
-		for (int j = 1; j < 7; j++)
-			printf("%s\"%s\": %" PRIu64, j > 1 ? ", " : "",
-			       reason_names[j], r[i].k.reasons[j]);
-		printf("}}");
-		first = 0;
+	if (c->o.nhp)
+		printf("\"%s@%s\": {\"halt_poll\": \"%s\", \"halt_poll_changes\": %"
+		       PRIu64 ", ", cfg_names[i],
+		       hp_name(&c->o.hp[rep], hb, sizeof(hb)),
+		       hp_name(&c->o.hp[rep], hb, sizeof(hb)),
+		       c->hp_changes[rep][i]);
+	else
+		printf("\"%s\": {", cfg_names[i]);
+	printf("\"timers\": %" PRIu64 ", \"lost\": %" PRIu64, r->k.timers,
+	       r->lost);
+	for (size_t j = 0; j < NSTATS; j++)
+		if (r->kvm[j] != UINT64_MAX)
+			printf(", \"kvm_%s\": %" PRIu64, stat_names[j],
+			       r->kvm[j]);
+	printf(", \"wrmsr_tsc_deadline\": %" PRIu64
+	       ", \"wrmsr_eoi\": %" PRIu64 ", \"hlt\": %" PRIu64
+	       ", \"traps\": %" PRIu64 ", \"pv_arms\": %" PRIu64
+	       ", \"fallbacks\": %" PRIu64 ", \"polled\": %" PRIu64
+	       ", \"handbacks\": %" PRIu64 ", \"spurious\": %" PRIu64
+	       ", \"pv_fired\": %" PRIu64 ", \"lapic_fired\": %" PRIu64
+	       ", \"early\": %" PRIu64
+	       ", \"backstop_arms\": %" PRIu64 ", \"backstop_irqs\": %" PRIu64
+	       ", \"backstop_fired\": %" PRIu64
+	       ", \"late_p50_ns\": %" PRIu64 ", \"late_p99_ns\": %" PRIu64
+	       ", \"late_max_ns\": %" PRIu64,
+	       r->k.tsc_wrmsr, r->k.eoi_wrmsr, r->k.hlt,
+	       r->k.traps, r->k.pv_arms, r->k.fallbacks,
+	       r->k.polled, r->k.handbacks, r->k.spurious,
+	       r->k.pv_fired, r->k.lapic_fired, r->k.early,
+	       r->k.backstop_arms, r->k.backstop_irqs, r->k.backstop_fired,
+	       r->p50_ns, r->p99_ns, r->max_ns);
+	printf(", \"fallback_reasons\": {");
+	for (int j = 1; j < VMM_REASONS; j++)
+		printf("%s\"%s\": %" PRIu64, j > 1 ? ", " : "",
+		       reason_names[j], r->k.reasons[j]);
+	printf("}");
+	if (i == VMM_CFG_EXITLESS) {
+		struct agent_stats a = agent_delta(c, rep);
+
+		printf(", \"agent\": {\"fires\": %" PRIu64 ", \"injections\": %"
+		       PRIu64 ", \"inject_errors\": %" PRIu64
+		       ", \"promises_late\": %" PRIu64 "}",
+		       a.fires, a.injections, a.inject_errors, a.promises_late);
 	}
 	printf("}");
-	if (have[VMM_CFG_EXITLESS])
+}
+
+void print_json_configs(struct ctx *c, struct result r[][VMM_CFG_COUNT],
+			int have[][VMM_CFG_COUNT])
+{
+	int first = 1, any_exitless = 0, nrep = c->o.nhp ? c->o.nhp : 1;
+
+	printf("{\"vcpus\": %d, \"timers\": %u, \"min_us\": %u, "
+	       "\"max_us\": %u, \"tsc_khz\": %u, \"tsc_offset\": %lld, "
+	       "\"configs\": {",
+	       c->o.vcpus, c->o.timers, c->o.min_us, c->o.max_us,
+	       c->tsc_khz, (long long)c->tsc_offset[0]);
+	for (int rep = 0; rep < nrep; rep++) {
+		for (int i = 0; i < 2; i++) {
+			if (!have[rep][i])
+				continue;
+			printf("%s", first ? "" : ", ");
+			json_config(c, &r[rep][i], rep, i);
+			first = 0;
+			any_exitless |= i == VMM_CFG_EXITLESS;
+		}
+	}
+	printf("}");
+	if (any_exitless)
 		printf(", \"agent\": {\"fires\": %" PRIu64
 		       ", \"injections\": %" PRIu64 ", \"inject_errors\": %" PRIu64
 		       ", \"promises_late\": %" PRIu64 "}",

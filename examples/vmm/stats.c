@@ -49,6 +49,7 @@ int stats_open(struct stats *s, int vcpu_fd, const char *const *names,
 			/* name_size bounds the name; do not trust a NUL */
 			if (strncmp(k->name, names[j], h.name_size) == 0) {
 				s->offsets[j] = h.data_offset + k->offset;
+				s->sizes[j] = k->size;
 				break;
 			}
 		}
@@ -73,6 +74,21 @@ int stats_read(const struct stats *s, uint64_t *values)
 			return -EIO;
 	}
 	return 0;
+}
+
+int stats_read_array(const struct stats *s, uint32_t j, uint64_t *values,
+		     uint32_t max)
+{
+	size_t bytes;
+
+	if (j >= s->count || s->offsets[j] == UINT64_MAX)
+		return -ENOENT;
+	if (s->sizes[j] > max)
+		return -ENOSPC;
+	bytes = (size_t)s->sizes[j] * sizeof(*values);
+	if (pread(s->fd, values, bytes, (off_t)s->offsets[j]) != (ssize_t)bytes)
+		return -EIO;
+	return (int)s->sizes[j];
 }
 
 void stats_close(struct stats *s)

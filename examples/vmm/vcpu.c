@@ -241,6 +241,22 @@ uint32_t vcpu_tsc_khz(struct vcpu *v)
 	return khz > 0 ? (uint32_t)khz : 0;
 }
 
+int vcpu_tsc_offset(struct vcpu *v, int64_t *offset)
+{
+	uint64_t off = 0;
+	struct kvm_device_attr a = {
+		.group = KVM_VCPU_TSC_CTRL,
+		.attr = KVM_VCPU_TSC_OFFSET,
+		.addr = (uint64_t)(uintptr_t)&off,
+	};
+
+	if (ioctl(v->fd, KVM_HAS_DEVICE_ATTR, &a) < 0 ||
+	    ioctl(v->fd, KVM_GET_DEVICE_ATTR, &a) < 0)
+		return -errno;
+	*offset = (int64_t)off;
+	return 0;
+}
+
 int vcpu_run(struct vcpu *v, vcpu_io_fn on_io, void *ctx)
 {
 	struct kvm_run *run = v->run;

@@ -54,6 +54,8 @@
 #define VMM_PCPU_PV_COUNT 16
 #define VMM_PCPU_LAPIC_TSC 24
 #define VMM_PCPU_PV_TSC 32
+#define VMM_PCPU_DEV_COUNT 40
+#define VMM_PCPU_DEV_TSC 48
 
 /* Exceptions that push an error code (#DF #TS #NP #SS #GP #PF #AC #CP). */
 #define VMM_EXC_HAS_ERROR(v)                                                  \
@@ -61,6 +63,7 @@
 
 /* Vectors. */
 #define VMM_VEC_PVTIMER 0x41
+#define VMM_VEC_DEVICE 0x42 /* pingpong: the device's completion */
 #define VMM_VEC_LAPIC 0xec
 #define VMM_VEC_SPURIOUS 0xff
 
@@ -72,8 +75,35 @@
 #define VMM_PORT_FATAL 0x502   /* unexpected exception; value = vCPU,
 				* see mailbox fatal[vCPU] */
 
+#define VMM_PORT_PP_PHASE 0x503 /* pingpong: BEGIN|RECORD|END | config
+				 * | service index << 8 */
+#define VMM_PP_RECORD 0x40u /* warm-up over: the recorded round trips
+			     * start now */
+
+/* Timer workload: value = BEGIN|END | config | repetition << 8 (one
+ * repetition per host halt-poll mode, VMM_HP_REPEATS_MAX at most). */
 #define VMM_PHASE_BEGIN 0x00u
 #define VMM_PHASE_END 0x80u
+#define VMM_PHASE_REP_SHIFT 8
+#define VMM_HP_REPEATS_MAX 3u
+
+/* Workloads. */
+#define VMM_WORKLOAD_TIMER 0u
+#define VMM_WORKLOAD_PINGPONG 1u
+
+/* Pingpong configurations, in the order the guest runs them (per service
+ * time). How the guest waits is the only thing it knows of each: halt
+ * (HALT, HOST_POLL, NO_HLT_EXIT, HOST_POLL_SMART: the host side differs)
+ * or poll with a libidlepoll policy first (FIXED100, SMART, HALTPOLL). */
+#define VMM_PP_HALT 0u
+#define VMM_PP_HOST_POLL 1u
+#define VMM_PP_FIXED100 2u
+#define VMM_PP_SMART 3u
+#define VMM_PP_HALTPOLL 4u
+#define VMM_PP_NO_HLT_EXIT 5u
+#define VMM_PP_HOST_POLL_SMART 6u
+#define VMM_PP_CFGS 7u
+#define VMM_PP_SVC_MAX 8u
 
 /* Configurations, in the order the guest runs them. */
 #define VMM_CFG_PLAIN 0u    /* LAPIC TSC-deadline + hlt, both via traps */
@@ -91,7 +121,7 @@
 #define VMM_TRAP_CPUID 4
 
 #ifndef __ASSEMBLER__
-/* Fallback reasons are PVTIMER_GUEST_FALLBACK_* (1..6). */
+/* Fallback reasons are PVTIMER_GUEST_FALLBACK_* (1..7). */
 #define VMM_REASONS 8
 
 /** Per vCPU, at VMM_PERCPU_GPA(id): written by the interrupt stubs, read
@@ -102,6 +132,27 @@ struct vmm_percpu {
 	uint64_t pv_count;    /* pvtimer interrupts */
 	uint64_t lapic_tsc;   /* TSC at the last LAPIC timer interrupt */
 	uint64_t pv_tsc;      /* TSC at the last pvtimer interrupt */
+	uint64_t dev_count;   /* device completion interrupts */
+	uint64_t dev_tsc;     /* TSC at the last completion interrupt */
+};
+
+/** What the guest did in one pingpong phase; written by the guest only. */
+struct vmm_pp_counters {
+	uint64_t rounds;  /* round trips recorded (after the warm-up) */
+	uint64_t run_tsc; /* TSC ticks over the recorded round trips */
+	uint64_t poll_tsc; /* ticks spent polling in ring 3 */
+	uint64_t polled;  /* waits the poll ended */
+	uint64_t hlt;     /* hlt instructions executed */
+	uint64_t traps;   /* ud2 traps into ring 0 */
+	uint64_t skipped; /* 1: the host refused the configuration */
+	uint64_t reserved;
+};
+
+/** The request line: written by the guest (one store per request),
+ * read by the VMM's device thread. A cache line of its own. */
+struct vmm_pp_request {
+	uint64_t seq; /* +1 per request */
+	uint64_t reserved[7];
 };
 
 /** What the guest did in one configuration; written by the guest only. */
@@ -121,7 +172,10 @@ struct vmm_counters {
 	uint64_t early;        /* interrupts seen before their deadline */
 	uint64_t pv_fired;     /* timers ended by the pvtimer interrupt */
 	uint64_t lapic_fired;  /* timers ended by the LAPIC timer */
-	uint64_t reserved[6];
+	uint64_t backstop_arms; /* LAPIC programmed as the liveness backstop */
+	uint64_t backstop_irqs; /* LAPIC interrupts the backstop rule handled */
+	uint64_t backstop_fired; /* timers the backstop delivered (host had not) */
+	uint64_t reserved[3];
 };
 
 /** An unexpected exception, as the vCPU that took it saw it; written by
@@ -149,22 +203,39 @@ struct vmm_mailbox {
 	uint64_t poll_slack_ns; /* how far past the deadline polling may go */
 	uint64_t seed;
 	uint64_t samples_gpa; /* int64 lateness (TSC) per timer; array
-			       * (vcpu * VMM_CFG_COUNT + cfg) */
+			       * ((rep * vcpus + vcpu) * VMM_CFG_COUNT + cfg);
+			       * pingpong: per request, three arrays per
+			       * row r = svc * VMM_PP_CFGS + cfg: round
+			       * trip, poll and cycle time (TSC) at 3r,
+			       * 3r + 1, 3r + 2 */
 	uint64_t samples_max; /* entries per (vCPU, config) array */
 	uint32_t vcpus;       /* vCPUs running the workload together */
 	uint32_t test_fault;  /* test hook: 0, or 1 + the vCPU that calls
 			       * through a NULL pointer in ring 3 when the
 			       * exitless configuration begins */
-	uint64_t reserved0[5];
+	uint32_t workload;    /* VMM_WORKLOAD_* */
+	uint32_t repeats;     /* timer workload: runs per configuration */
+	uint32_t pp_rounds;   /* pingpong: round trips recorded per phase */
+	uint32_t pp_warmup;   /* pingpong: round trips before recording */
+	uint32_t pp_services; /* pingpong: service times (the host knows them) */
+	uint32_t pp_configs;  /* pingpong: bit VMM_PP_*: run it */
+	uint32_t pp_skip;     /* host-written at a pingpong phase's BEGIN: the
+			       * host refused it, skip to END */
+	uint32_t backstop_us; /* ABI liveness backstop B in µs; 0: off */
+	uint64_t reserved0[1];
 	/* guest-written from here */
 	uint32_t barrier[16]; /* arrivals per rendezvous point */
 	struct vmm_counters cfg[VMM_VCPUS_MAX][VMM_CFG_COUNT];
 	struct vmm_fatal fatal[VMM_VCPUS_MAX]; /* per vCPU */
+	struct vmm_counters rep[VMM_HP_REPEATS_MAX - 1][VMM_VCPUS_MAX]
+			       [VMM_CFG_COUNT]; /* repetitions 1.. */
+	struct vmm_pp_counters pp[VMM_PP_SVC_MAX][VMM_PP_CFGS];
+	struct vmm_pp_request req __attribute__((aligned(64)));
 };
 
 #endif /* !__ASSEMBLER__ */
 
 #define VMM_MAILBOX_MAGIC 0x584d4d56u /* "VMMX" */
-#define VMM_MAILBOX_VERSION 3u
+#define VMM_MAILBOX_VERSION 4u
 
 #endif /* EXITLESS_VMM_ABI_H */

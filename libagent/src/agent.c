@@ -46,6 +46,11 @@ static int check_opts(struct agent_opts *o)
 	if (o->sched_policy != SCHED_OTHER && o->sched_policy != SCHED_FIFO &&
 	    o->sched_policy != SCHED_RR)
 		return -EINVAL;
+	/* a promise is a sleep plus a bound: each at most half a second */
+	if (o->max_sleep_ns > AGENT_BOUND_CAP_NS ||
+	    o->wake_bound_ns > AGENT_BOUND_CAP_NS ||
+	    o->spin_sync_ns > AGENT_BOUND_CAP_NS)
+		return -EINVAL;
 	if (!o->spin_threshold_ns)
 		o->spin_threshold_ns = DEF_SPIN_THRESHOLD_NS;
 	if (!o->max_sleep_ns)
@@ -119,6 +124,9 @@ int agent_new(const struct agent_opts *opts, struct agent **out)
 					 : AGENT_URING_NEVER;
 	a->spin_thr_tsc = agent_ns_to_tsc(a->opts.spin_threshold_ns);
 	a->max_sleep_tsc = agent_ns_to_tsc(a->opts.max_sleep_ns);
+	a->park_slack_tsc = a->spin_thr_tsc;
+	a->bound_cap_tsc = agent_ns_to_tsc(AGENT_BOUND_CAP_NS);
+	agent_park_init(a);
 	a->st.cpu = a->cpu;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->cmd_mu, NULL);
@@ -225,12 +233,16 @@ void agent_destroy(struct agent *a)
 	pthread_mutex_lock(&a->lock);
 	stop_locked(a);
 	pthread_mutex_unlock(&a->lock);
-	for (uint32_t k = 0; k < a->nareas; k++)
+	for (uint32_t k = 0; k < a->nareas; k++) {
 		free(a->areas[k].slots);
+		free(a->areas[k].todo);
+	}
 	free(a->areas);
 	agent_heap_free(&a->heap);
 	free(a->shots);
 	free(a->uring_fds);
+	free(a->shot_sent);
+	free(a->parked);
 	agent_uring_destroy(a->uring);
 	close(a->ctl_fd);
 	free(a->vcpu_cpus);
@@ -259,10 +271,15 @@ static int attach_locked(struct agent *a, struct pvtimer_area *pa,
 	*ar = (struct agent_area){ .pa = pa, .nslots = n };
 	ar->map = map ? *map : (struct pvtimer_tsc_map){ .mult = 1 };
 	ar->slots = calloc(n, sizeof(*ar->slots));
-	if (!ar->slots)
+	ar->todo = calloc((n + 63) / 64, sizeof(*ar->todo));
+	if (!ar->slots || !ar->todo) {
+		free(ar->slots);
+		free(ar->todo);
 		return -ENOMEM;
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		ar->slots[i].heap_idx = AGENT_HEAP_NONE;
+		ar->slots[i].parked_idx = AGENT_PARK_NONE;
 		ar->slots[i].area = a->nareas;
 		ar->slots[i].index = i;
 		/* unbound: its guest must not rely on us */
@@ -353,6 +370,14 @@ static int prepare(struct agent *a)
 		if (!p)
 			return -ENOMEM;
 		a->uring_fds = p;
+		p = realloc(a->shot_sent, total);
+		if (!p)
+			return -ENOMEM;
+		a->shot_sent = p;
+		p = realloc(a->parked, total * sizeof(*a->parked));
+		if (!p)
+			return -ENOMEM;
+		a->parked = p;
 		a->shots_cap = total;
 	}
 	return 0;

@@ -23,135 +23,10 @@ static uint64_t to_guest(const struct agent_area *ar, uint64_t host)
 	return pvtimer_tsc_to_guest(&ar->map, host);
 }
 
-static void drop(struct agent *a, struct agent_slot *s)
-{
-	if (!s->held)
-		return;
-	agent_heap_remove(&a->heap, s);
-	s->held = 0;
-}
-
-/* Take over the generation in @snap (valid and armed). A generation that
- * was already fired stays armed in guest memory until the guest re-arms or
- * cancels; it is never fired twice. */
-static void hold(struct agent *a, struct agent_area *ar, struct agent_slot *s,
-		 const struct pvtimer_slot_snapshot *snap, uint64_t now)
-{
-	uint64_t key;
-
-	if (s->has_fired && snap->gen == s->fired_gen) {
-		AGENT_ADD(a, refires_refused, 1);
-		drop(a, s);
-		return;
-	}
-	if (s->held && s->gen == snap->gen)
-		return;
-	s->gen = snap->gen;
-	s->vector = snap->vector;
-	s->held = 1;
-	key = pvtimer_tsc_to_host(&ar->map, snap->deadline_tsc);
-	s->due_host = key;
-	/* a deadline already past is due now, but no earlier than the
-	 * current pass: a guest re-arming in the past in a loop gets at
-	 * most one fire per pass */
-	if (key <= now)
-		key = now + 1;
-	agent_heap_set(&a->heap, s, key);
-	pvtimer_host_ack(ar->pa, s->index, snap->gen);
-}
-
-static void service(struct agent *a, struct agent_area *ar,
-		    struct agent_slot *s, uint64_t now)
-{
-	struct pvtimer_slot_snapshot snap;
-	int rc = pvtimer_host_read_slot(ar->pa, s->index, to_guest(ar, now),
-					&snap);
-
-	AGENT_ADD(a, slot_reads, 1);
-	if (rc == -EAGAIN) {
-		/* mid-write: keep what we hold, look again next pass */
-		pvtimer_host_requeue(ar->pa, s->index);
-		return;
-	}
-	if (rc < 0 || !snap.armed) {
-		drop(a, s); /* rejected (the library told the guest) or cancel */
-		return;
-	}
-	hold(a, ar, s, &snap, now);
-}
-
-/* Each bitmap word is visited once per pass and each bit taken once, so a
- * pass costs O(slots) however fast guests set bits. */
-static void pending_pass(struct agent *a, uint64_t now)
-{
-	for (uint32_t k = 0; k < a->nareas; k++) {
-		struct agent_area *ar = &a->areas[k];
-		struct pvtimer_pending_iter it;
-		uint32_t i;
-
-		pvtimer_host_pending_begin(ar->pa, &it);
-		while (pvtimer_host_pending_next(ar->pa, &it, &i)) {
-			if (!ar->slots[i].bound) {
-				AGENT_ADD(a, unbound_pending, 1);
-				continue;
-			}
-			service(a, ar, &ar->slots[i], now);
-		}
-	}
-	AGENT_ADD(a, scans, 1);
-}
-
-static void fire(struct agent *a, struct agent_area *ar, struct agent_slot *s,
-		 uint64_t now)
-{
-	uint64_t late = now > s->due_host ? now - s->due_host : 0;
-
-	pvtimer_host_fired(ar->pa, s->index, s->gen, to_guest(ar, now));
-	s->fired_gen = s->gen;
-	s->has_fired = 1;
-	drop(a, s);
-	agent_queue_shot(a, s, s->vector);
-	AGENT_ADD(a, fires, 1);
-	AGENT_ADD(a, late_hist[agent_log2_bucket(agent_tsc_to_ns(late))], 1);
-}
-
-/* Fire everything due at one instant. The slot is re-read first: the guest
- * may have cancelled or re-armed since the pass (the cancel race). Nothing
- * re-enters the heap at or before @now, so the loop is bounded by the
- * number of held slots. */
-static void fire_due(struct agent *a)
-{
-	uint64_t now = agent_tsc();
-	struct agent_slot *s;
-
-	while ((s = agent_heap_top(&a->heap)) && s->deadline_host <= now) {
-		struct agent_area *ar = &a->areas[s->area];
-		struct pvtimer_slot_snapshot snap;
-		int rc = pvtimer_host_read_slot(ar->pa, s->index,
-						to_guest(ar, now), &snap);
-
-		AGENT_ADD(a, slot_reads, 1);
-		if (rc == 0 && snap.armed && snap.gen == s->gen) {
-			fire(a, ar, s, now);
-			continue;
-		}
-		if (rc == -EAGAIN) {
-			pvtimer_host_requeue(ar->pa, s->index);
-			agent_heap_set(&a->heap, s, now + 1);
-			continue;
-		}
-		AGENT_ADD(a, cancel_races, 1);
-		if (rc == 0 && snap.armed)
-			hold(a, ar, s, &snap, now);
-		else
-			drop(a, s);
-	}
-}
-
 static void handback(struct agent *a, struct agent_slot *s, uint32_t gen)
 {
 	pvtimer_host_handback(a->areas[s->area].pa, s->index, gen);
-	drop(a, s);
+	agent_slot_drop(a, s);
 	agent_queue_shot(a, s, s->vector);
 	AGENT_ADD(a, handbacks, 1);
 }
@@ -171,7 +46,8 @@ static uint64_t iter_bound(struct agent *a)
 							 : a->iter_max_prev;
 	uint64_t floor = agent_ns_to_tsc(a->opts.spin_sync_ns);
 
-	return 2 * m > floor ? 2 * m : floor;
+	m = 2 * m > floor ? 2 * m : floor;
+	return m < a->bound_cap_tsc ? m : a->bound_cap_tsc;
 }
 
 static void note_iter(struct agent *a, uint64_t t)
@@ -207,7 +83,11 @@ static uint64_t wake_bound(struct agent *a)
 			}
 		}
 	}
-	return agent_ns_to_tsc(ns > floor ? ns : floor);
+	ns = ns > floor ? ns : floor;
+	/* with the sleep (at most as long), a promise stays within the
+	 * spec's one second ahead */
+	ns = ns < AGENT_BOUND_CAP_NS ? ns : AGENT_BOUND_CAP_NS;
+	return agent_ns_to_tsc(ns);
 }
 
 static void note_wake(struct agent *a, uint64_t over_tsc)
@@ -251,6 +131,8 @@ static void sleep_until(struct agent *a, uint64_t wake)
 	ts.tv_sec = (time_t)(ns / 1000000000ull);
 	ts.tv_nsec = (long)(ns % 1000000000ull);
 	AGENT_ADD(a, sleeps, 1);
+	for (uint32_t k = 0; k < a->nareas; k++)
+		a->areas[k].reads_awake = 0;
 	if (ppoll(&pfd, 1, &ts, NULL) != 0) {
 		agent_drain_ctl(a); /* a command: not a timed wake-up */
 		return;
@@ -259,14 +141,22 @@ static void sleep_until(struct agent *a, uint64_t wake)
 	note_wake(a, t > wake ? t - wake : 0);
 }
 
-/* When to wake if sleeping now is allowed, or 0 to spin. */
+/* When to wake if sleeping now is allowed, or 0 to spin. Bits left by
+ * the read budget mean another pass now; a parked slot's bits only a wake
+ * at the end of its parking (no spin before it: it needs no precision). */
 static uint64_t wake_time(struct agent *a, uint64_t now)
 {
 	struct agent_slot *top = agent_heap_top(&a->heap);
 	uint64_t wake = now + a->max_sleep_tsc;
 
-	if (a->opts.mode != AGENT_MODE_ADAPTIVE)
+	if (a->opts.mode != AGENT_MODE_ADAPTIVE || a->todo_left)
 		return 0;
+	if (a->parked_min) {
+		if (a->parked_min <= now)
+			return 0;
+		if (a->parked_min < wake)
+			wake = a->parked_min;
+	}
 	if (top) {
 		if (top->deadline_host <= now + a->spin_thr_tsc)
 			return 0;
@@ -284,9 +174,8 @@ static void iterate(struct agent *a)
 		AGENT_ADD(a, promises_late, 1);
 	wake = wake_time(a, now);
 	publish(a, wake ? wake + wake_bound(a) : now + iter_bound(a), now);
-	pending_pass(a, now);
-	fire_due(a);
-	agent_flush_shots(a);
+	agent_pending_pass(a, false);
+	agent_fire_due(a);
 	end = agent_tsc();
 	note_iter(a, end - now);
 	if (!wake) {
@@ -324,8 +213,8 @@ void agent_engine_quiesce(struct agent *a)
 	for (uint32_t k = 0; k < a->nareas; k++)
 		pvtimer_host_deactivate(a->areas[k].pa);
 	a->promised_host = 0;
-	pending_pass(a, agent_tsc());
-	fire_due(a);
+	agent_pending_pass(a, true);
+	agent_fire_due(a);
 	while ((s = agent_heap_top(&a->heap)))
 		handback(a, s, s->gen);
 	agent_flush_shots(a);
@@ -336,14 +225,18 @@ void agent_engine_bind(struct agent *a, uint32_t area, uint32_t slot,
 {
 	struct agent_area *ar = &a->areas[area];
 
+	agent_slot_reset(a, &ar->slots[slot]);
 	ar->slots[slot].inj = *inj;
+	ar->slots[slot].ring_ok = agent_injector_ring_ok(inj);
 	ar->slots[slot].bound = 1;
 	pvtimer_host_set_slot_sync(ar->pa, slot, PVTIMER_SYNC_FOLLOW_AREA);
 	pvtimer_host_requeue(ar->pa, slot);
 }
 
-/* Withdraw the slot's promise first; then whatever generation the guest
- * may believe held (ours, or one armed before it saw NEVER) goes back. */
+/* Withdraw the slot's promise first (seq_cst), take its pending bit with
+ * a seq_cst RMW, then read it (spec §5): whatever generation its guest
+ * may believe held (ours, or one armed before it saw NEVER) goes back. A
+ * generation already fired reads as not armed. */
 void agent_engine_detach(struct agent *a, uint32_t area, uint32_t slot,
 			 bool live)
 {
@@ -355,20 +248,24 @@ void agent_engine_detach(struct agent *a, uint32_t area, uint32_t slot,
 	if (!s->bound)
 		return;
 	pvtimer_host_set_slot_sync(ar->pa, slot, PVTIMER_SYNC_NEVER);
+	pvtimer_host_take_pending(ar->pa, slot);
 	if (live) {
 		rc = pvtimer_host_read_slot(ar->pa, slot,
 					    to_guest(ar, agent_tsc()), &snap);
 		AGENT_ADD(a, slot_reads, 1);
-		if (rc == 0 && snap.armed &&
-		    !(s->has_fired && snap.gen == s->fired_gen)) {
+		if (rc == 0 && snap.armed) {
 			s->vector = snap.vector;
 			handback(a, s, snap.gen);
 		} else if (s->held) {
 			handback(a, s, s->gen);
+		} else if (rc == -EINVAL && snap.wake) {
+			agent_queue_shot(a, s, snap.vector);
+			AGENT_ADD(a, reject_wakes, 1);
 		}
 		agent_flush_shots(a);
 	}
-	drop(a, s);
+	agent_slot_drop(a, s);
+	agent_slot_reset(a, s);
 	s->bound = 0;
 }
 

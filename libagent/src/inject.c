@@ -2,12 +2,26 @@
 /* Injectors: irqfd write, KVM_SIGNAL_MSI, callback. Shots of one pass are
  * flushed together so that irqfd writes can share one io_uring submission. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+/* A blocking eventfd's io_uring write goes to a kernel worker: it does not
+ * complete inline and would make the submission wait. Those go by write(). */
+uint8_t agent_injector_ring_ok(const struct agent_injector *inj)
+{
+	int fl;
+
+	if (inj->kind != AGENT_INJ_IRQFD)
+		return 0;
+	fl = fcntl(inj->fd, F_GETFL);
+	return fl >= 0 && (fl & O_NONBLOCK);
+}
 
 int agent_injector_check(const struct agent_injector *inj)
 {
@@ -35,7 +49,7 @@ void agent_queue_shot(struct agent *a, const struct agent_slot *s,
 	}
 	a->shots[a->nshots++] = (struct agent_shot){
 		.inj = &s->inj, .area = s->area, .slot = s->index,
-		.vector = vector,
+		.vector = vector, .ring_ok = s->ring_ok,
 	};
 }
 
@@ -51,8 +65,11 @@ static int signal_msi(const struct agent_injector *inj, uint8_t vector)
 	struct kvm_msi msi = {
 		.address_lo = (uint32_t)inj->msi_address,
 		.address_hi = (uint32_t)(inj->msi_address >> 32),
-		.data = inj->msi_fixed_vector ? inj->msi_data
-					      : (inj->msi_data & ~0xffu) | vector,
+		/* vector 0: the injector's own (a reject wake for a vector
+		 * the host does not accept): msi_data as the VMM set it */
+		.data = inj->msi_fixed_vector || !vector
+				? inj->msi_data
+				: (inj->msi_data & ~0xffu) | vector,
 	};
 	int rc = ioctl(inj->fd, KVM_SIGNAL_MSI, &msi);
 
@@ -74,40 +91,52 @@ static int shoot(const struct agent_shot *sh)
 }
 
 /* irqfd shots go through io_uring when there are enough of them to pay
- * for the submission; everything else (and a failed ring) goes one by one. */
-static uint32_t flush_uring(struct agent *a)
+ * for the submission; everything else goes one by one. Shots the ring did
+ * not handle (a short submission, a ring that failed) go by write(); a
+ * ring that failed is retired first, so nothing it still holds can be
+ * sent twice. Marks the irqfd shots it sent in @sent. */
+static void flush_uring(struct agent *a, uint8_t *sent)
 {
-	uint32_t n = 0, min = a->opts.uring_min_batch;
-	int bad;
+	uint32_t n = 0, min = a->opts.uring_min_batch, k = 0;
+	struct agent_uring_res res;
 
 	if (!a->uring || min == AGENT_URING_NEVER)
-		return 0;
+		return;
 	for (uint32_t i = 0; i < a->nshots; i++)
-		if (a->shots[i].inj->kind == AGENT_INJ_IRQFD)
+		if (a->shots[i].ring_ok)
 			a->uring_fds[n++] = a->shots[i].inj->fd;
 	if (n < min)
-		return 0;
-	bad = agent_uring_write_ones(a->uring, a->uring_fds, n);
-	if (bad < 0)
-		return 0;
+		return;
+	agent_uring_write_ones(a->uring, a->uring_fds, n, &res);
+	if (res.error) {
+		agent_uring_destroy(a->uring);
+		a->uring = NULL;
+		AGENT_SET(a, uring_min_batch, AGENT_URING_NEVER);
+	}
+	if (!res.handled)
+		return;
 	AGENT_ADD(a, batches, 1);
-	AGENT_ADD(a, batched, n);
-	AGENT_ADD(a, injections, n);
-	AGENT_ADD(a, inject_errors, (uint64_t)bad);
-	return n;
+	AGENT_ADD(a, batched, res.handled);
+	AGENT_ADD(a, injections, res.handled);
+	AGENT_ADD(a, inject_errors, res.failed);
+	/* the ring handled the first res.handled irqfd shots, in order */
+	for (uint32_t i = 0; i < a->nshots && k < res.handled; i++)
+		if (a->shots[i].ring_ok) {
+			sent[i] = 1;
+			k++;
+		}
 }
 
 void agent_flush_shots(struct agent *a)
 {
-	bool uring_done;
-
 	if (!a->nshots)
 		return;
-	uring_done = flush_uring(a) > 0;
+	memset(a->shot_sent, 0, a->nshots);
+	flush_uring(a, a->shot_sent);
 	for (uint32_t i = 0; i < a->nshots; i++) {
 		const struct agent_shot *sh = &a->shots[i];
 
-		if (uring_done && sh->inj->kind == AGENT_INJ_IRQFD)
+		if (a->shot_sent[i])
 			continue;
 		AGENT_ADD(a, injections, 1);
 		if (shoot(sh) < 0)

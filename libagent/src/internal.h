@@ -13,21 +13,35 @@
 #include "exitless/agent.h"
 
 #define AGENT_HEAP_NONE UINT32_MAX
+/* No bound added to a promise, and no sleep, is longer than this: a
+ * promise is at most one second ahead (spec §5). */
+#define AGENT_BOUND_CAP_NS 500000000ull
+
+#define AGENT_PARK_NONE UINT32_MAX
 
 struct agent_slot {
 	struct agent_injector inj;
-	uint64_t deadline_host; /* heap key: held deadline, host TSC, moved
-				 * to the next pass if already past */
-	uint64_t due_host;      /* the deadline itself, for lateness */
+	uint64_t deadline_host; /* heap key: held deadline, host TSC, or the
+				 * time it was read if that was later */
+	uint64_t due_host;      /* max(deadline, first read): for lateness */
+	uint64_t backoff_until; /* parked until then (host TSC) */
 	uint32_t gen;           /* held generation */
-	uint32_t fired_gen;     /* last generation fired (if has_fired) */
+	uint32_t seen_gen;      /* generation of the last read */
 	uint32_t heap_idx;      /* index in the heap or AGENT_HEAP_NONE */
+	uint32_t parked_idx;    /* index in agent.parked or AGENT_PARK_NONE */
+	uint32_t owed_pass;     /* pass during which it was parked */
 	uint32_t area;
 	uint32_t index;
 	uint8_t vector;
 	uint8_t bound;
 	uint8_t held;
-	uint8_t has_fired;
+	uint8_t seen_cancel;    /* the last read was a cancel of seen_gen */
+	uint8_t strikes;        /* consecutive bad reads */
+	uint8_t backoff_level;  /* parking time = base << level, capped */
+	uint8_t withdrawn;      /* slot sync NEVER (parked) */
+	uint8_t owed;           /* parked: one read owed after withdrawal */
+	uint8_t ring_ok;        /* irqfd opened O_NONBLOCK: its io_uring
+				 * write completes inline, so it may batch */
 };
 
 struct agent_area {
@@ -35,6 +49,9 @@ struct agent_area {
 	struct pvtimer_tsc_map map;
 	uint32_t nslots;
 	struct agent_slot *slots;
+	uint64_t *todo;  /* (engine) bits taken from the guest, not yet read */
+	uint32_t cursor; /* (engine) where the next pass starts reading */
+	uint32_t reads_awake; /* (engine) reads since the agent last slept */
 };
 
 /* Min-heap of held deadlines, keyed by host TSC; each entry knows its slot
@@ -60,14 +77,26 @@ struct agent_shot {
 	uint32_t area;
 	uint32_t slot;
 	uint8_t vector;
+	uint8_t ring_ok;
 };
 
 struct agent_uring;
 int agent_uring_new(struct agent_uring **out);
+/* Test seam: a ring of @entries (1..64) SQ entries. */
+int agent_uring_new_sized(struct agent_uring **out, uint32_t entries);
 void agent_uring_destroy(struct agent_uring *r);
-/* Write 1 to each fd; returns how many writes failed, or -errno when the
- * ring itself failed (the caller then falls back to write()). */
-int agent_uring_write_ones(struct agent_uring *r, const int *fds, uint32_t n);
+/* What one agent_uring_write_ones() did: fds[0..handled) went through the
+ * ring (their writes were submitted and reported, or cancelled after a
+ * bounded wait: @failed of them are not known to be delivered); the caller
+ * writes fds[handled..n) itself. @error != 0: the ring is unusable (it may
+ * hold unsubmitted entries): destroy it before writing the rest. */
+struct agent_uring_res {
+	uint32_t handled;
+	uint32_t failed;
+	int error;
+};
+void agent_uring_write_ones(struct agent_uring *r, const int *fds, uint32_t n,
+			    struct agent_uring_res *res);
 /* The smallest batch (2..32) for which one submission costs less per shot
  * than write() on this machine, measured on private eventfds (~1 ms), or
  * AGENT_URING_NEVER. */
@@ -122,12 +151,22 @@ struct agent {
 	uint32_t nareas;
 	struct agent_heap heap;
 	struct agent_shot *shots;
+	uint8_t *shot_sent; /* per shot of a flush: the ring sent it */
 	uint32_t nshots;
 	uint32_t shots_cap;
 	int *uring_fds;
 	struct agent_uring *uring;
 	bool quit;
 	bool paused;
+	bool todo_left;     /* the last pass left changed slots (budget) */
+	uint32_t area_cursor;
+	uint32_t pass_no;   /* pending passes, wrapping */
+	struct agent_slot **parked; /* park.c; room for every slot */
+	uint32_t nparked;
+	uint64_t parked_min; /* earliest end of a parking, or 0 */
+	uint64_t park_slack_tsc; /* parkings ending this soon end now */
+	uint64_t backoff_base_tsc, backoff_max_tsc;
+	uint64_t bound_cap_tsc; /* AGENT_BOUND_CAP_NS */
 	uint64_t promised_host; /* start of next pass promised, host TSC */
 	uint64_t spin_thr_tsc;
 	uint64_t max_sleep_tsc;
@@ -149,6 +188,20 @@ struct agent {
 #define AGENT_SET(a, field, v)                                               \
 	__atomic_store_n(&(a)->st.field, (v), __ATOMIC_RELAXED)
 
+/* pass.c */
+void agent_pending_pass(struct agent *a, bool all);
+void agent_fire_due(struct agent *a);
+void agent_slot_drop(struct agent *a, struct agent_slot *s);
+void agent_todo_set(struct agent_area *ar, uint32_t i);
+
+/* park.c */
+void agent_park_init(struct agent *a);
+void agent_behave(struct agent *a, struct agent_area *ar, struct agent_slot *s);
+void agent_misbehave(struct agent *a, struct agent_area *ar,
+		     struct agent_slot *s, uint64_t now);
+void agent_unpark_due(struct agent *a, bool all);
+void agent_slot_reset(struct agent *a, struct agent_slot *s);
+
 /* engine.c */
 void *agent_engine_main(void *arg);
 void agent_engine_bind(struct agent *a, uint32_t area, uint32_t slot,
@@ -162,6 +215,7 @@ void agent_engine_take_cmd(struct agent *a);
 
 /* inject.c */
 int agent_injector_check(const struct agent_injector *inj);
+uint8_t agent_injector_ring_ok(const struct agent_injector *inj);
 void agent_queue_shot(struct agent *a, const struct agent_slot *s,
 		      uint8_t vector);
 void agent_flush_shots(struct agent *a);

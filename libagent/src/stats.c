@@ -28,7 +28,6 @@ static void add_area_stats(struct agent_stats *out, struct pvtimer_area *pa)
 	out->rejected_past += as.rejected_past;
 	out->torn_reads += as.torn_reads;
 	out->stray_pending += as.stray_pending;
-	out->past_arms += as.past_deadlines;
 }
 
 int agent_get_stats(struct agent *a, struct agent_stats *stats)
@@ -48,7 +47,7 @@ int agent_get_stats(struct agent *a, struct agent_stats *stats)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 	/* the per-kind rejections live in the areas: sum them */
 	s.rejected_flags = s.rejected_vector = s.rejected_far = 0;
-	s.rejected_past = s.torn_reads = s.stray_pending = s.past_arms = 0;
+	s.rejected_past = s.torn_reads = s.stray_pending = 0;
 	for (uint32_t k = 0; k < a->nareas; k++)
 		add_area_stats(&s, a->areas[k].pa);
 	s.cpu_ns = __atomic_load_n(&a->cpu_acc_ns, __ATOMIC_RELAXED);
@@ -60,9 +59,16 @@ int agent_get_stats(struct agent *a, struct agent_stats *stats)
 			s.cpu_ns += clock_ns(cid);
 		s.run_ns += clock_ns(CLOCK_MONOTONIC) - a->run_start_ns;
 	}
+	src = &a->st.fire_rereads;
+	dst = &s.fire_rereads;
+	n = (size_t)(&a->st.parked_pending + 1 - src);
+	for (size_t i = 0; i < n; i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 	s.cpu = a->st.cpu;
 	s.sched_applied = a->st.sched_applied;
-	s.uring_min_batch = a->st.uring_min_batch;
+	/* the engine retires a failed ring while running */
+	s.uring_min_batch = __atomic_load_n(&a->st.uring_min_batch,
+					    __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&a->lock);
 	memcpy((char *)stats + sizeof(size_t), (char *)&s + sizeof(size_t),
 	       (stats->sz < sizeof(s) ? stats->sz : sizeof(s)) - sizeof(size_t));

@@ -23,29 +23,38 @@ static int ip_streq(const char *a, const char *b)
 	return *a == *b;
 }
 
+#define IP_OFFSETOFEND(field)                                               \
+	(__builtin_offsetof(struct idlepoll_opts, field) +                  \
+	 sizeof(((struct idlepoll_opts *)0)->field))
+/* The end of the last field this version knows: the bytes from here to the
+ * caller's sz belong to a newer version and must be zero. */
+#define IP_OPTS_KNOWN_END IP_OFFSETOFEND(halt_cost_ns)
+/* A field exists in the caller's struct when its sz covers it. */
+#define IP_OPT_HAS(o, field) ((o)->sz >= IP_OFFSETOFEND(field))
+
 /* Options from a caller built against another version: read a field only if
- * the caller's struct holds it, refuse non-zero bytes we do not know. */
+ * the caller's struct holds it (defaults for the rest), refuse non-zero
+ * bytes we do not know. */
 static int opts_read(const struct idlepoll_opts *o, uint32_t *policy,
 		     uint64_t *halt_cost)
 {
-	const unsigned char *tail = (const unsigned char *)o;
+	const unsigned char *bytes = (const unsigned char *)o;
 	size_t i;
 
 	*policy = IDLEPOLL_POLICY_SMART;
 	*halt_cost = IDLEPOLL_DEFAULT_HALT_COST_NS;
 	if (!o)
 		return 0;
-	if (o->sz < __builtin_offsetof(struct idlepoll_opts, halt_cost_ns) +
-			    sizeof(o->halt_cost_ns))
+	if (o->sz < sizeof(o->sz))
 		return -IP_EINVAL;
-	for (i = sizeof(*o); i < o->sz; i++)
-		if (tail[i])
+	for (i = IP_OPTS_KNOWN_END; i < o->sz; i++)
+		if (bytes[i])
 			return -IP_EINVAL;
-	if (o->flags)
+	if (IP_OPT_HAS(o, flags) && o->flags)
 		return -IP_EINVAL;
-	if (o->policy)
+	if (IP_OPT_HAS(o, policy) && o->policy)
 		*policy = o->policy;
-	if (o->halt_cost_ns)
+	if (IP_OPT_HAS(o, halt_cost_ns) && o->halt_cost_ns)
 		*halt_cost = o->halt_cost_ns;
 	return 0;
 }

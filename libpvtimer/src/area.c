@@ -10,89 +10,93 @@
 
 #include "internal.h"
 
-#define ROUND_UP(x, a) (((x) + (a)-1) / (a) * (a))
-
-struct geometry {
-	uint32_t pending_offset;
-	uint32_t pending_words;
-	uint32_t slots_offset;
-	uint32_t area_size;
-};
-
-static int geometry_for(uint32_t slot_count, struct geometry *g)
+/* Header fields loaded once each, relaxed: a guest may be writing the
+ * header as we read it, and only this copy is used afterwards. */
+static void copy_header(const struct pvtimer_abi_header *h,
+			struct pvtimer_abi_header *c)
 {
-	uint32_t pending_bytes;
+#define LD(f) (c->f = __atomic_load_n(&h->f, __ATOMIC_RELAXED))
+	LD(magic);
+	LD(abi_major);
+	LD(abi_minor);
+	LD(features);
+	LD(header_size);
+	LD(slot_count);
+	LD(slot_stride);
+	LD(slots_offset);
+	LD(pending_offset);
+	LD(pending_words);
+	LD(area_size);
+	LD(tsc_khz);
+	LD(margin_tsc);
+	LD(max_horizon_tsc);
+	LD(vector_min);
+	LD(vector_max);
+#undef LD
+}
 
-	if (slot_count == 0 || slot_count > PVTIMER_ABI_MAX_SLOTS)
-		return -EINVAL;
-	g->pending_offset = PVTIMER_ABI_HEADER_SIZE;
-	g->pending_words = (slot_count + 63) / 64;
-	pending_bytes = (uint32_t)offsetof(struct pvtimer_abi_pending, words) +
-			ROUND_UP(g->pending_words * 8u, PVTIMER_ABI_CACHELINE);
-	/* Slots start on a 128-byte boundary: adjacent-line prefetchers pull
-	 * 128-byte pairs, so a slot never shares a pair with the bitmap. */
-	g->slots_offset = ROUND_UP(g->pending_offset + pending_bytes,
-				   PVTIMER_ABI_SLOT_STRIDE);
-	g->area_size = ROUND_UP(g->slots_offset +
-					slot_count * PVTIMER_ABI_SLOT_STRIDE,
-				PVTIMER_ABI_PAGE_SIZE);
-	return 0;
+static int validate_copy(const struct pvtimer_abi_header *c, size_t size,
+			 struct pvtimer_geometry *g)
+{
+	int err = pvtimer_geometry_check(c, size, g);
+
+	if (err == -71)
+		return -EPROTONOSUPPORT;
+	return err < 0 ? -EINVAL : 0;
 }
 
 size_t pvtimer_area_size_for(uint32_t slot_count)
 {
-	struct geometry g = {0};
+	struct pvtimer_geometry g = {0};
 
-	if (geometry_for(slot_count, &g) < 0)
+	if (pvtimer_geometry_for(slot_count, &g) < 0)
 		return 0;
 	return g.area_size;
 }
 
 int pvtimer_area_validate(const void *mem, size_t size)
 {
-	const struct pvtimer_abi_header *h = mem;
-	struct geometry g = {0};
+	struct pvtimer_abi_header c;
+	struct pvtimer_geometry g;
 
-	if (!mem || size < PVTIMER_ABI_HEADER_SIZE ||
-	    h->magic != PVTIMER_ABI_MAGIC)
+	if (!mem || size < PVTIMER_ABI_HEADER_SIZE)
 		return -EINVAL;
-	if (h->abi_major != PVTIMER_ABI_MAJOR)
-		return -EPROTONOSUPPORT;
-	/* The host only ever writes the geometry it would compute itself, so
-	 * anything else means corruption, not a newer layout. */
-	if (geometry_for(h->slot_count, &g) < 0 ||
-	    h->header_size != PVTIMER_ABI_HEADER_SIZE ||
-	    h->slot_stride != PVTIMER_ABI_SLOT_STRIDE ||
-	    h->pending_offset != g.pending_offset ||
-	    h->pending_words != g.pending_words ||
-	    h->slots_offset != g.slots_offset || h->area_size != g.area_size ||
-	    h->area_size > size)
-		return -EINVAL;
-	return 0;
+	copy_header(mem, &c);
+	return validate_copy(&c, size, &g);
 }
+
+#define PVTIMER_OFFSETOFEND(type, field)                                    \
+	(offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* The end of the last field this version knows. Bytes from here to the
+ * caller's sz are padding or fields of a newer version: they must be zero
+ * (checking from sizeof instead would leave the tail padding unchecked,
+ * and a later field placed there would be read from an older caller's
+ * garbage). */
+#define OPTS_KNOWN_END PVTIMER_OFFSETOFEND(struct pvtimer_area_opts, vector_max)
 
 static int opts_valid(const struct pvtimer_area_opts *o)
 {
-	const unsigned char *tail;
+	const unsigned char *bytes;
 	size_t i;
 
 	if (!o || o->sz < offsetof(struct pvtimer_area_opts, flags))
 		return 0;
-	tail = (const unsigned char *)o;
-	for (i = sizeof(*o); i < o->sz; i++)
-		if (tail[i])
+	bytes = (const unsigned char *)o;
+	for (i = OPTS_KNOWN_END; i < o->sz; i++)
+		if (bytes[i])
 			return 0;
 	return 1;
 }
 
 /* Read an option only if the caller's struct is large enough to hold it. */
 #define OPT(o, field, def)                                                  \
-	((o)->sz >= offsetof(struct pvtimer_area_opts, field) +            \
-				    sizeof((o)->field) && (o)->field       \
+	((o)->sz >= PVTIMER_OFFSETOFEND(struct pvtimer_area_opts, field) &&  \
+			 (o)->field                                         \
 		 ? (o)->field                                               \
 		 : (def))
 
-static void init_header(struct pvtimer_area *a, const struct geometry *g,
+static void init_header(struct pvtimer_area *a, const struct pvtimer_geometry *g,
 			const struct pvtimer_area_opts *o)
 {
 	struct pvtimer_abi_header *h = a->hdr;
@@ -111,6 +115,8 @@ static void init_header(struct pvtimer_area *a, const struct geometry *g,
 	h->tsc_khz = o->tsc_khz;
 	h->margin_tsc = o->margin_tsc;
 	h->max_horizon_tsc = a->max_horizon_tsc;
+	h->vector_min = a->vector_min;
+	h->vector_max = a->vector_max;
 	h->next_sync_tsc = PVTIMER_SYNC_NEVER;
 	for (uint32_t i = 0; i < a->slot_count; i++)
 		pvtimer_slot_at(a, i)->next_sync_tsc = PVTIMER_SYNC_FOLLOW_AREA;
@@ -136,10 +142,11 @@ static int map_memfd(struct pvtimer_area *a, size_t bytes)
 	if (mem == MAP_FAILED)
 		return -errno;
 	a->mem = mem;
+	a->bytes = bytes;
 	return 0;
 }
 
-static void bind_pointers(struct pvtimer_area *a, const struct geometry *g)
+static void bind_pointers(struct pvtimer_area *a, const struct pvtimer_geometry *g)
 {
 	a->hdr = a->mem;
 	a->pending = (struct pvtimer_abi_pending *)((char *)a->mem +
@@ -149,52 +156,84 @@ static void bind_pointers(struct pvtimer_area *a, const struct geometry *g)
 	a->bytes = g->area_size;
 }
 
+/* A restored area remembers what the previous host fired: a deadline that
+ * fired before the snapshot must not fire again. The status word says which
+ * generation fired; the guest line, if it still holds that generation,
+ * gives its deadline, so "already fired" stays exact (§10). */
+static void derive_fired(struct pvtimer_area *a)
+{
+	for (uint32_t i = 0; i < a->slot_count; i++) {
+		struct pvtimer_abi_slot *s = pvtimer_slot_at(a, i);
+		uint64_t w = __atomic_load_n(&s->status_word, __ATOMIC_ACQUIRE);
+		struct pvtimer_guest_line line;
+
+		a->host[i].status = w;
+		if (PVTIMER_STATUS_CODE(w) != PVTIMER_STATUS_FIRED ||
+		    pvtimer_read_guest_line(s, &line) < 0 ||
+		    line.gen != PVTIMER_STATUS_GEN(w) ||
+		    !(line.flags & PVTIMER_ARM_ARMED))
+			continue;
+		a->host[i].fired_gen = line.gen;
+		a->host[i].fired_deadline = line.deadline;
+		a->host[i].fired_valid = 1;
+	}
+}
+
+/* The header is copied once; geometry, features and limits come from the
+ * validated copy only, never from the guest-writable memory again. */
 static int adopt(struct pvtimer_area *a, const struct pvtimer_area_opts *o)
 {
-	const struct pvtimer_abi_header *h = o->mem;
-	struct geometry g = {0};
+	struct pvtimer_abi_header c;
+	struct pvtimer_geometry g;
 	int err;
 
 	if (!o->mem || o->slot_count || o->margin_tsc || o->max_horizon_tsc ||
-	    o->features)
+	    o->features || o->mem_size < PVTIMER_ABI_HEADER_SIZE ||
+	    OPT(o, vector_min, 0) || OPT(o, vector_max, 0))
 		return -EINVAL;
-	err = pvtimer_area_validate(o->mem, o->mem_size);
+	copy_header(o->mem, &c);
+	err = validate_copy(&c, o->mem_size, &g);
 	if (err < 0)
 		return err;
-	geometry_for(h->slot_count, &g);
-	a->last_fired = calloc(h->slot_count, sizeof(*a->last_fired));
-	if (!a->last_fired)
+	/* the guest was told this range: keep honouring it */
+	if (c.features & PVTIMER_F_VECTOR_RANGE) {
+		if (c.vector_min < PVTIMER_VECTOR_MIN ||
+		    c.vector_min > c.vector_max)
+			return -EINVAL;
+		a->vector_min = c.vector_min;
+		a->vector_max = c.vector_max;
+	}
+	a->host = calloc(g.slot_count, sizeof(*a->host));
+	if (!a->host)
 		return -ENOMEM;
 	a->mem = o->mem;
-	a->slot_count = h->slot_count;
-	a->features = h->features & PVTIMER_F_ALL_1_0;
-	a->max_horizon_tsc = h->max_horizon_tsc;
+	a->slot_count = g.slot_count;
+	a->features = c.features & PVTIMER_F_ALL_1_1;
+	a->max_horizon_tsc = c.max_horizon_tsc < PVTIMER_HORIZON_MAX
+				     ? c.max_horizon_tsc
+				     : PVTIMER_HORIZON_MAX;
 	bind_pointers(a, &g);
-	/* A restored area remembers what the previous host fired: a deadline
-	 * that expired and fired before the snapshot must not fire again. */
-	for (uint32_t i = 0; i < a->slot_count; i++) {
-		uint64_t w = pvtimer_slot_at(a, i)->status_word;
-
-		if (PVTIMER_STATUS_CODE(w) == PVTIMER_STATUS_FIRED)
-			a->last_fired[i] = PVTIMER_STATUS_GEN(w) | PVTIMER_FIRED_VALID;
-	}
+	derive_fired(a);
 	return 0;
 }
 
 static int create(struct pvtimer_area *a, const struct pvtimer_area_opts *o)
 {
 	uint64_t hour = (uint64_t)o->tsc_khz * 1000u * 3600u;
-	struct geometry g = {0};
+	struct pvtimer_geometry g = {0};
 	int err;
 
-	if (geometry_for(o->slot_count, &g) < 0 ||
-	    (o->features & ~PVTIMER_F_ALL_1_0))
+	if (pvtimer_geometry_for(o->slot_count, &g) < 0 ||
+	    (o->features & ~PVTIMER_F_ALL_1_1) ||
+	    o->max_horizon_tsc > PVTIMER_HORIZON_MAX ||
+	    o->margin_tsc > PVTIMER_HORIZON_MAX)
 		return -EINVAL;
-	a->last_fired = calloc(o->slot_count, sizeof(*a->last_fired));
-	if (!a->last_fired)
+	a->host = calloc(o->slot_count, sizeof(*a->host));
+	if (!a->host)
 		return -ENOMEM;
 	a->slot_count = o->slot_count;
-	a->features = o->features;
+	/* 1.1 hosts always say which vectors they accept */
+	a->features = o->features | PVTIMER_F_VECTOR_RANGE;
 	a->max_horizon_tsc = o->max_horizon_tsc ? o->max_horizon_tsc
 				: hour        ? hour
 					      : (1ull << 56);
@@ -253,7 +292,7 @@ void pvtimer_area_destroy(struct pvtimer_area *a)
 			munmap(a->mem, a->bytes);
 		close(a->memfd);
 	}
-	free(a->last_fired);
+	free(a->host);
 	free(a);
 }
 
@@ -291,5 +330,9 @@ int pvtimer_area_get_stats(const struct pvtimer_area *a,
 	dst = &stats->slot_reads;
 	for (size_t i = 0; i < n / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	/* a newer caller's counters this version does not have read 0 */
+	if (stats->sz > sizeof(*stats))
+		memset((char *)stats + sizeof(*stats), 0,
+		       stats->sz - sizeof(*stats));
 	return 0;
 }

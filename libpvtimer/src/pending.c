@@ -18,6 +18,9 @@ void pvtimer_host_pending_begin(struct pvtimer_area *a,
 	it->word = 0;
 	it->word_index = 0;
 	it->visited_words = 0;
+	for (unsigned int i = 0; i < sizeof(it->reserved) / sizeof(it->reserved[0]);
+	     i++)
+		it->reserved[i] = 0;
 }
 
 static uint64_t take_word(struct pvtimer_area *a, uint32_t w)
@@ -58,4 +61,18 @@ int pvtimer_host_requeue(struct pvtimer_area *a, uint32_t slot)
 	__atomic_fetch_or(&a->pending->summary, 1ull << (slot / 64),
 			  __ATOMIC_SEQ_CST);
 	return 0;
+}
+
+/* seq_cst RMW: ordered against the guest's seq_cst OR of the same bit, so
+ * an arm published before the guest saw a withdrawn promise is found by
+ * the caller's read that follows (detach, §5). */
+int pvtimer_host_take_pending(struct pvtimer_area *a, uint32_t slot)
+{
+	uint64_t bit;
+
+	if (slot >= a->slot_count)
+		return -ERANGE;
+	bit = 1ull << (slot % 64);
+	return (__atomic_fetch_and(&a->pending->words[slot / 64], ~bit,
+				   __ATOMIC_SEQ_CST) & bit) != 0;
 }

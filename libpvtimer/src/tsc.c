@@ -23,6 +23,9 @@ int pvtimer_tsc_map_init(struct pvtimer_tsc_map *map, uint32_t host_khz,
 	}
 	map->reserved = 0;
 	map->offset = offset;
+	for (unsigned int i = 0; i < sizeof(map->reserved_tail) /
+					 sizeof(map->reserved_tail[0]); i++)
+		map->reserved_tail[i] = 0;
 	return 0;
 }
 
@@ -35,17 +38,20 @@ uint64_t pvtimer_tsc_to_guest(const struct pvtimer_tsc_map *map,
 	return (uint64_t)scaled + (uint64_t)map->offset;
 }
 
+/* Modular, as the hardware is: guest - offset is taken mod 2^64 (a guest
+ * TSC that wrapped maps to the host TSC it wrapped at), then unscaled with
+ * rounding up, so to_guest(to_host(g)) >= g: a converted deadline is never
+ * early. */
 uint64_t pvtimer_tsc_to_host(const struct pvtimer_tsc_map *map,
 			     uint64_t guest_tsc)
 {
-	__int128 unscaled = (__int128)guest_tsc - map->offset;
-	unsigned __int128 host;
+	uint64_t unscaled = guest_tsc - (uint64_t)map->offset;
 
-	if (unscaled <= 0)
-		return 0;
+	if (map->mult == 1 && map->shift == 0)
+		return unscaled;
 	if (!map->mult)
 		return UINT64_MAX;
-	host = (((unsigned __int128)unscaled << map->shift) + map->mult - 1) /
-	       map->mult;
-	return host > UINT64_MAX ? UINT64_MAX : (uint64_t)host;
+	return (uint64_t)((((unsigned __int128)unscaled << map->shift) +
+			   map->mult - 1) /
+			  map->mult);
 }

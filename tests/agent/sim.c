@@ -55,16 +55,72 @@ void sim_hw_wait(uint64_t tsc)
 		sim_sleep_ns(sim_tsc_to_ns(tsc - now));
 }
 
-struct pvtimer_area *sim_area(uint32_t slots)
+struct pvtimer_area *sim_area_ex(uint32_t slots, uint64_t horizon_ns,
+				 uint8_t vmin, uint8_t vmax)
 {
 	PVTIMER_AREA_OPTS(o, .slot_count = slots,
 			  .margin_tsc = sim_ns_to_tsc(5000),
-			  .max_horizon_tsc = sim_ns_to_tsc(1000000000ull),
+			  .max_horizon_tsc = sim_ns_to_tsc(horizon_ns),
 			  .tsc_khz = (uint32_t)(sim_ns_to_tsc(1000000) / 1000),
-			  .features = PVTIMER_F_FIRED_TSC);
+			  .features = PVTIMER_F_FIRED_TSC, .vector_min = vmin,
+			  .vector_max = vmax);
 	struct pvtimer_area *a = NULL;
 
 	return pvtimer_area_new(&o, &a) == 0 ? a : NULL;
+}
+
+struct pvtimer_area *sim_area(uint32_t slots)
+{
+	return sim_area_ex(slots, 1000000000ull, 0, 0);
+}
+
+static struct pvtimer_abi_slot *raw_slot(struct pvtimer_area *area,
+					 uint32_t slot)
+{
+	char *mem = pvtimer_area_mem(area);
+	const struct pvtimer_abi_header *h = (const void *)mem;
+
+	return (void *)(mem + h->slots_offset + (size_t)slot * h->slot_stride);
+}
+
+void sim_raw_pending(struct pvtimer_area *area, uint32_t slot)
+{
+	char *mem = pvtimer_area_mem(area);
+	const struct pvtimer_abi_header *h = (const void *)mem;
+	struct pvtimer_abi_pending *p = (void *)(mem + h->pending_offset);
+
+	__atomic_fetch_or(&p->words[slot / 64], 1ull << (slot % 64),
+			  __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(&p->summary, 1ull << (slot / 64), __ATOMIC_SEQ_CST);
+}
+
+void sim_raw_publish(struct pvtimer_area *area, uint32_t slot, uint32_t gen,
+		     uint64_t deadline, uint8_t vector, uint8_t flags)
+{
+	struct pvtimer_abi_slot *s = raw_slot(area, slot);
+	uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED) & ~1u;
+
+	__atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->arm_gen, gen, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->deadline_tsc, deadline, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->vector, vector, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->arm_flags, flags, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
+	sim_raw_pending(area, slot);
+}
+
+void sim_raw_hold_odd(struct pvtimer_area *area, uint32_t slot)
+{
+	struct pvtimer_abi_slot *s = raw_slot(area, slot);
+
+	__atomic_store_n(&s->seq, __atomic_load_n(&s->seq, __ATOMIC_RELAXED) | 1u,
+			 __ATOMIC_RELEASE);
+}
+
+uint64_t sim_status(struct pvtimer_area *area, uint32_t slot)
+{
+	return __atomic_load_n(&raw_slot(area, slot)->status_word,
+			       __ATOMIC_ACQUIRE);
 }
 
 int sim_vcpu_init(struct sim_vcpu *v, struct pvtimer_area *area, uint32_t slot)

@@ -21,6 +21,21 @@ int sim_arm_pv(struct pvtimer_guest *g, uint64_t deadline);
 
 /* An area of @p slots slots, margin 5 us, horizon 1 s. */
 struct pvtimer_area *sim_area(uint32_t slots);
+/* The same with horizon @p horizon_ns and accepted vectors vmin..vmax
+ * (0: the defaults). */
+struct pvtimer_area *sim_area_ex(uint32_t slots, uint64_t horizon_ns,
+				 uint8_t vmin, uint8_t vmax);
+
+/* What a guest that ignores the helpers can write: slot @p slot's line
+ * (gen, deadline, vector, flags) under its seqlock, then its pending bit. */
+void sim_raw_publish(struct pvtimer_area *area, uint32_t slot, uint32_t gen,
+		     uint64_t deadline, uint8_t vector, uint8_t flags);
+/* Set slot @p slot's pending bit (and summary bit) only. */
+void sim_raw_pending(struct pvtimer_area *area, uint32_t slot);
+/* Leave slot @p slot's seqlock odd (a guest stuck mid-write). */
+void sim_raw_hold_odd(struct pvtimer_area *area, uint32_t slot);
+/* The status word the host last wrote for slot @p slot. */
+uint64_t sim_status(struct pvtimer_area *area, uint32_t slot);
 
 /* One simulated vCPU: its guest state and the eventfd standing in for its
  * irqfd. */

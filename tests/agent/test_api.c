@@ -48,6 +48,23 @@ START_TEST(opts_validation)
 		ck_assert_int_eq(agent_new(&o, &ag), -ERANGE);
 	}
 	{
+		/* a promise must stay within a second: sleep and bounds are
+		 * capped at 500 ms each */
+		AGENT_OPTS(o, .max_sleep_ns = 600000000ull);
+		ck_assert_int_eq(agent_new(&o, &ag), -EINVAL);
+	}
+	{
+		AGENT_OPTS(o, .wake_bound_ns = 600000000ull);
+		ck_assert_int_eq(agent_new(&o, &ag), -EINVAL);
+	}
+	{
+		AGENT_OPTS(o, .max_sleep_ns = 500000000ull,
+			   .wake_bound_ns = 500000000ull,
+			   .uring_min_batch = AGENT_URING_NEVER);
+		ck_assert_int_eq(agent_new(&o, &ag), 0);
+		agent_destroy(ag);
+	}
+	{
 		AGENT_OPTS(o, .sched_policy = 42);
 		ck_assert_int_eq(agent_new(&o, &ag), -EINVAL);
 	}

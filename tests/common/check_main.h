@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One main() for every Check suite: normal output (so the
  * "100%: Checks: N, Failures: 0, Errors: 0" line shows), failures as status. */
 #ifndef EXITLESS_CHECK_MAIN_H

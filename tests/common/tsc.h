@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* TSC helpers for tests and benchmarks (x86: the guest's clock is the TSC). */
 #ifndef EXITLESS_TEST_TSC_H
 #define EXITLESS_TEST_TSC_H

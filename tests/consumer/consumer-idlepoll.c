@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Built outside the meson tree with `pkg-config exitless-idlepoll` only. */
 #include <exitless/idlepoll.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Built outside the meson tree with `pkg-config exitless-pvtimer` only. */
 #include <exitless/pvtimer.h>
 #include <exitless/pvtimer_guest.h>

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Build the libidlepoll core the way a guest kernel would: -ffreestanding,
 # -nostdlib, no FP/SIMD registers (x86: -mgeneral-regs-only), then link the
 # objects together and require that nothing is left undefined: no libc, no

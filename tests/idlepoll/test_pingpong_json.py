@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """idle-pingpong --json has the shape the issue fixes: one run per strategy
 and service time, every figure a number. Times are printed, never judged.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The reference policies against hand-computed sequences, the dispatcher's
  * contracts (options, parameters, timer bound) and smart's behaviour on
  * simple and adversarial inputs. */
@@ -5,6 +6,8 @@
 
 #include "../common/check_main.h"
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -224,6 +227,102 @@ START_TEST(smart_degrades_gracefully_against_adversary)
 }
 END_TEST
 
+/* libbpf's rules: an older caller's shorter struct gets the defaults of
+ * the fields it lacks (the bytes past its sz, here 0xff, are not read); a
+ * newer caller's longer struct must be zero past the last known field. */
+START_TEST(opts_grow_both_ways)
+{
+	_Alignas(64) static unsigned char mem[1 << 14];
+	const size_t known = offsetof(struct idlepoll_opts, halt_cost_ns) +
+			     sizeof(uint64_t);
+	struct {
+		struct idlepoll_opts o;
+		uint64_t tail[2];
+	} big;
+	struct idlepoll_cpu *c = NULL;
+	uint64_t v;
+
+	/* a caller that knew only policy: flags and H are 0xff garbage */
+	memset(&big, 0xff, sizeof(big));
+	big.o.sz = offsetof(struct idlepoll_opts, policy) + sizeof(uint32_t);
+	big.o.policy = IDLEPOLL_POLICY_KVM;
+	ck_assert_int_eq(idlepoll_cpu_init(mem, sizeof(mem), &big.o, &c), 0);
+	ck_assert_uint_eq(idlepoll_cpu_policy(c), IDLEPOLL_POLICY_KVM);
+	ck_assert_int_eq(idlepoll_get_param(c, "halt_cost_ns", &v), 0);
+	ck_assert_uint_eq(v, IDLEPOLL_DEFAULT_HALT_COST_NS);
+	/* one that knew only sz: every default */
+	big.o.sz = sizeof(size_t);
+	ck_assert_int_eq(idlepoll_cpu_init(mem, sizeof(mem), &big.o, &c), 0);
+	ck_assert_uint_eq(idlepoll_cpu_policy(c), IDLEPOLL_POLICY_SMART);
+	big.o.sz = sizeof(size_t) - 1;
+	ck_assert_int_eq(idlepoll_cpu_init(mem, sizeof(mem), &big.o, &c), -EINVAL);
+	/* a newer caller: zero tail fine, any non-zero byte past H refused */
+	memset(&big, 0, sizeof(big));
+	big.o.sz = sizeof(big);
+	big.o.halt_cost_ns = 5000;
+	ck_assert_int_eq(idlepoll_cpu_init(mem, sizeof(mem), &big.o, &c), 0);
+	ck_assert_int_eq(idlepoll_get_param(c, "halt_cost_ns", &v), 0);
+	ck_assert_uint_eq(v, 5000);
+	for (size_t i = known; i < sizeof(big); i++) {
+		((unsigned char *)&big)[i] = 1;
+		ck_assert_int_eq(idlepoll_cpu_init(mem, sizeof(mem), &big.o, &c),
+				 -EINVAL);
+		((unsigned char *)&big)[i] = 0;
+	}
+}
+END_TEST
+
+/* The macro leaves no byte of the struct unset. */
+static __attribute__((noinline)) void dirty_stack(void)
+{
+	volatile unsigned char junk[4096];
+
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = 0xa5;
+}
+
+static __attribute__((noinline)) int macro_zeroes_the_rest(void)
+{
+	IDLEPOLL_OPTS(o, .policy = IDLEPOLL_POLICY_FIXED);
+	struct idlepoll_opts want;
+
+	memset(&want, 0, sizeof(want));
+	want.sz = sizeof(want);
+	want.policy = IDLEPOLL_POLICY_FIXED;
+	return memcmp(&o, &want, sizeof(o)) == 0;
+}
+
+START_TEST(opts_macro_zeroes_the_struct)
+{
+	dirty_stack();
+	ck_assert(macro_zeroes_the_rest());
+}
+END_TEST
+
+/* docs/idlepoll.md states the size of the per-CPU state: it must be the
+ * size the code has ("State: N bytes per CPU"). */
+START_TEST(doc_states_the_state_size)
+{
+	const char *path = getenv("IDLEPOLL_DOC");
+	static char text[1 << 16];
+	unsigned long bytes = 0;
+	const char *at;
+	size_t n;
+	FILE *f;
+
+	ck_assert_msg(path != NULL, "IDLEPOLL_DOC not set");
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	at = strstr(text, "State: ");
+	ck_assert_msg(at != NULL, "%s: no \"State: N bytes per CPU\"", path);
+	ck_assert_int_eq(sscanf(at, "State: %lu bytes per CPU", &bytes), 1);
+	ck_assert_uint_eq(bytes, idlepoll_cpu_size());
+}
+END_TEST
+
 START_TEST(init_checks_memory_and_options)
 {
 	_Alignas(64) static unsigned char mem[1 << 14];
@@ -287,6 +386,9 @@ static Suite *idlepoll_policies_suite(void)
 	tcase_add_test(tc, smart_learns_constant_periods);
 	tcase_add_test(tc, smart_degrades_gracefully_against_adversary);
 	tcase_add_test(tc, init_checks_memory_and_options);
+	tcase_add_test(tc, opts_grow_both_ways);
+	tcase_add_test(tc, doc_states_the_state_size);
+	tcase_add_test(tc, opts_macro_zeroes_the_struct);
 	tcase_add_test(tc, names_and_keys);
 	suite_add_tcase(s, tc);
 	return s;

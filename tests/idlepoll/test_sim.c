@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The cost model, the simulator engine, trace parsing errors, and the
  * claim the library exists for: smart beats haltpoll and kvm on every
  * committed trace at H = 20 us and 100 us. */
@@ -6,6 +7,7 @@
 #include "../common/check_main.h"
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +45,50 @@ START_TEST(score_accumulates_every_column)
 	ck_assert_double_eq_tol(m.poll_cpu, 80.0 / 330.0, 1e-12);
 	ck_assert_double_eq_tol(m.halt_rate, 0.5, 1e-12);
 	ck_assert_double_eq_tol(m.added_latency_ns, 50.0, 1e-12);
-	s.sz = 8;
+	s.sz = sizeof(s.sz) - 1;
 	ck_assert_int_eq(idlepoll_score_add(&s, 1, 1, 1), -EINVAL);
+	ck_assert_int_eq(idlepoll_score_summarize(&s, &m), -EINVAL);
+	ck_assert_int_eq(idlepoll_score_add(NULL, 1, 1, 1), -EINVAL);
+}
+END_TEST
+
+/* A caller built against an older, shorter struct idlepoll_score: its sz
+ * ends after cost_ns. It keeps working, and nothing past its sz is read or
+ * written (the bytes after it in its memory are someone else's). */
+START_TEST(score_of_an_older_caller_keeps_working)
+{
+	struct {
+		struct idlepoll_score s;
+		unsigned char canary[8];
+	} mem;
+	const size_t old_sz = offsetof(struct idlepoll_score, cost_ns) +
+			      sizeof(uint64_t);
+	struct idlepoll_score_summary m;
+
+	memset(&mem, 0xa5, sizeof(mem));
+	memset(&mem.s, 0, old_sz);
+	mem.s.sz = old_sz;
+	ck_assert_int_eq(idlepoll_score_add(&mem.s, 30, 50, 100), 0);
+	ck_assert_int_eq(idlepoll_score_add(&mem.s, 300, 50, 100), 0);
+	ck_assert_uint_eq(mem.s.sz, old_sz);
+	ck_assert_uint_eq(mem.s.events, 2);
+	ck_assert_uint_eq(mem.s.halts, 1);
+	ck_assert_uint_eq(mem.s.cost_ns, 30 + 150);
+	for (size_t i = old_sz; i < sizeof(mem); i++)
+		ck_assert_uint_eq(((unsigned char *)&mem)[i], 0xa5);
+	/* fields outside sz read as zero: opt_ns is 0, so is the ratio */
+	ck_assert_int_eq(idlepoll_score_summarize(&mem.s, &m), 0);
+	ck_assert_double_eq_tol(m.halt_rate, 0.5, 1e-12);
+	ck_assert_double_eq_tol(m.cost_ratio, 0.0, 1e-12);
+	/* the simulator entry points take it too */
+	{
+		static const uint64_t d[] = { 10, 1000 };
+
+		ck_assert_int_eq(idlepoll_sim_oracle(100, d, 2, &mem.s), 0);
+		ck_assert_uint_eq(mem.s.events, 4);
+	}
+	for (size_t i = old_sz; i < sizeof(mem); i++)
+		ck_assert_uint_eq(((unsigned char *)&mem)[i], 0xa5);
 }
 END_TEST
 
@@ -226,6 +270,7 @@ static Suite *idlepoll_sim_suite(void)
 
 	tcase_add_test(tc, cost_model_by_hand);
 	tcase_add_test(tc, score_accumulates_every_column);
+	tcase_add_test(tc, score_of_an_older_caller_keeps_working);
 	tcase_add_test(tc, oracle_and_best_fixed_by_hand);
 	tcase_add_test(tc, sim_run_matches_manual_loop);
 	tcase_add_test(tc, trace_parse_errors_name_file_and_line);

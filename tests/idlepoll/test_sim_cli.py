@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """idlepoll-sim as a command: the --json shape the issue fixes, table and
 --help output, error exits naming file and line, and tracegen determinism.
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Compile each ABI header alone, the way a freestanding guest kernel would:
 # C99 and C11, -pedantic, -ffreestanding, no libc, every warning an error.
 set -eu

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The frozen ABI 1.0 layout: every offset and size, asserted at compile time
  * (a change fails the build) and reported at run time by Check. */
 #include <check.h>
@@ -34,7 +35,10 @@ OFF(pvtimer_abi_header, host_epoch, 0x44);      SIZE(pvtimer_abi_header, host_ep
 OFF(pvtimer_abi_header, next_sync_tsc, 0x48);   SIZE(pvtimer_abi_header, next_sync_tsc, 8);
 OFF(pvtimer_abi_header, heartbeat_tsc, 0x50);   SIZE(pvtimer_abi_header, heartbeat_tsc, 8);
 OFF(pvtimer_abi_header, reserved1, 0x58);       SIZE(pvtimer_abi_header, reserved1, 40);
-OFF(pvtimer_abi_header, reserved2, 0x80);       SIZE(pvtimer_abi_header, reserved2, 128);
+OFF(pvtimer_abi_header, vector_min, 0x80);      SIZE(pvtimer_abi_header, vector_min, 1);
+OFF(pvtimer_abi_header, vector_max, 0x81);      SIZE(pvtimer_abi_header, vector_max, 1);
+OFF(pvtimer_abi_header, reserved2, 0x82);       SIZE(pvtimer_abi_header, reserved2, 62);
+OFF(pvtimer_abi_header, reserved3, 0xc0);       SIZE(pvtimer_abi_header, reserved3, 64);
 _Static_assert(sizeof(struct pvtimer_abi_header) == PVTIMER_ABI_HEADER_SIZE, "header");
 
 OFF(pvtimer_abi_pending, summary, 0x00);        SIZE(pvtimer_abi_pending, summary, 8);
@@ -48,7 +52,7 @@ OFF(pvtimer_abi_slot, deadline_tsc, 0x08);      SIZE(pvtimer_abi_slot, deadline_
 OFF(pvtimer_abi_slot, vector, 0x10);            SIZE(pvtimer_abi_slot, vector, 1);
 OFF(pvtimer_abi_slot, arm_flags, 0x11);         SIZE(pvtimer_abi_slot, arm_flags, 1);
 OFF(pvtimer_abi_slot, reserved0, 0x12);         SIZE(pvtimer_abi_slot, reserved0, 2);
-OFF(pvtimer_abi_slot, reserved1, 0x14);         SIZE(pvtimer_abi_slot, reserved1, 4);
+OFF(pvtimer_abi_slot, guest_features, 0x14);    SIZE(pvtimer_abi_slot, guest_features, 4);
 OFF(pvtimer_abi_slot, reserved2, 0x18);         SIZE(pvtimer_abi_slot, reserved2, 40);
 OFF(pvtimer_abi_slot, next_sync_tsc, 0x40);     SIZE(pvtimer_abi_slot, next_sync_tsc, 8);
 OFF(pvtimer_abi_slot, status_word, 0x48);       SIZE(pvtimer_abi_slot, status_word, 8);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stress: a guest thread arms, cancels and re-arms random deadlines on a few
  * slots following the fallback rule; a host thread services the area the way
  * an agent must (publish, pending pass, fire at deadline, pause with

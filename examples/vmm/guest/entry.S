@@ -81,6 +81,8 @@ trap_ud:
 .endm
 	TIMER_IRQ irq_lapic, VMM_PCPU_LAPIC_TSC, VMM_PCPU_LAPIC_COUNT
 	TIMER_IRQ irq_pv, VMM_PCPU_PV_TSC, VMM_PCPU_PV_COUNT
+	/* the pingpong device's completion: the same stamp, count, EOI */
+	TIMER_IRQ irq_dev, VMM_PCPU_DEV_TSC, VMM_PCPU_DEV_COUNT
 
 	.globl irq_spurious
 irq_spurious:

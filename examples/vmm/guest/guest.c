@@ -18,36 +18,10 @@
 #include <exitless/idlepoll.h>
 #include <exitless/pvtimer_guest.h>
 
-#include "../vmm_abi.h"
-
-
+#include "user.h"
 
 /* Ring 3 entry, called from entry.S after kmain. */
 void umain(uint64_t id);
-
-static inline uint64_t trap(uint64_t nr, uint64_t arg)
-{
-	uint64_t ret;
-
-	__asm__ volatile("ud2" : "=a"(ret) : "a"(nr), "D"(arg) : "memory", "cc");
-	return ret;
-}
-
-/* Port writes are rare (console, phase markers), so a trap each is fine. */
-static void outl(uint16_t port, uint32_t v)
-{
-	trap(VMM_TRAP_OUT, ((uint64_t)port << 32) | v);
-}
-
-static inline uint64_t rdtsc(void)
-{
-	return __builtin_ia32_rdtsc();
-}
-
-static inline uint64_t rd(volatile uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
 
 static void puts_(const char *s)
 {
@@ -204,6 +178,7 @@ struct pv_wait {
 	uint64_t deadline;
 	uint64_t lapic0, pv_seen;
 	int hw; /* the LAPIC timer holds the deadline */
+	int backstop; /* the liveness backstop is on (--backstop-us) */
 };
 
 static void fall_back(struct run *r, struct pv_wait *w, int reason)
@@ -214,14 +189,65 @@ static void fall_back(struct run *r, struct pv_wait *w, int reason)
 	w->hw = 1;
 }
 
+/* The pvtimer path holds the deadline; the LAPIC timer only backs it up
+ * (ABI §4, liveness rule): program it where the helpers say. */
+static void arm_backstop(struct run *r, struct pv_wait *w)
+{
+	r->k->backstop_arms++;
+	arm_lapic(r, pvtimer_guest_hw_deadline(w->g));
+}
+
+/* A LAPIC interrupt ends the timer only at or after its deadline: one that
+ * came earlier was a backstop (or an older deadline) the new programming
+ * raced with. */
+static int lapic_due(struct run *r, const struct pv_wait *w)
+{
+	return (int64_t)(rd(&r->pc->lapic_tsc) - w->deadline) >= 0;
+}
+
+/* With the backstop on, every LAPIC interrupt goes through the helpers:
+ * it may be the backstop (re-arm it, or fall back if the host stopped
+ * keeping its promise), the deadline delivered by the backstop because the
+ * host never did, or a stale one. @return 1 when it ended this timer. */
+static int backstop_irq(struct run *r, struct pv_wait *w)
+{
+	int armed = pvtimer_guest_pv_deadline(w->g) != 0, rc;
+
+	r->k->backstop_irqs++;
+	rc = pvtimer_guest_on_hw_timer(w->g);
+	if (w->hw)
+		return lapic_due(r, w); /* the LAPIC holds this timer */
+	if (rc == PVTIMER_GUEST_HW_EXPIRED) {
+		if (!armed)
+			return 0;
+		if (lapic_due(r, w)) {
+			r->k->backstop_fired++; /* the host never delivered it */
+			return 1;
+		}
+		/* a backstop that expired just before D, seen after it: the
+		 * LAPIC at D (already due) delivers it, measured honestly */
+		fall_back(r, w, PVTIMER_GUEST_FALLBACK_PAST);
+		return 0;
+	}
+	if (rc == PVTIMER_GUEST_BACKSTOP)
+		arm_backstop(r, w);
+	else if (rc > 0)
+		fall_back(r, w, rc);
+	return 0;
+}
+
 /* 0: still waiting; 1: the LAPIC timer fired; 2: the pvtimer fired. */
 static int pv_check(struct run *r, struct pv_wait *w)
 {
-	uint64_t pv;
-	int rc;
+	uint64_t pv, lapic = rd(&r->pc->lapic_count);
 
-	if (w->hw && rd(&r->pc->lapic_count) != w->lapic0)
+	if (w->backstop && lapic != w->lapic0) {
+		w->lapic0 = lapic;
+		if (backstop_irq(r, w))
+			return 1;
+	} else if (w->hw && lapic != w->lapic0) {
 		return 1;
+	}
 	pv = rd(&r->pc->pv_count);
 	if (pv == w->pv_seen)
 		return 0;
@@ -230,11 +256,14 @@ static int pv_check(struct run *r, struct pv_wait *w)
 	case PVTIMER_GUEST_IRQ_EXPIRED:
 		return 2;
 	case PVTIMER_GUEST_IRQ_HANDBACK:
-		/* the host let go: re-arm, the rule now picks the LAPIC */
+		/* handed back or rejected: the helper withdrew the pv arm;
+		 * the LAPIC takes the deadline (pvtimer_guest_hw_deadline) */
 		r->k->handbacks++;
-		rc = pvtimer_guest_arm(w->g, w->deadline);
-		if (rc != PVTIMER_GUEST_PV)
-			fall_back(r, w, rc);
+		fall_back(r, w, PVTIMER_GUEST_FALLBACK_REJECTED);
+		return 0;
+	case PVTIMER_GUEST_IRQ_EARLY:
+		/* fired before the deadline: wait for the rest in hardware */
+		fall_back(r, w, PVTIMER_GUEST_FALLBACK_FIRED);
 		return 0;
 	default:
 		r->k->spurious++;
@@ -301,8 +330,10 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 			__builtin_ia32_pause();
 	}
 	irq0 = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count);
+	pvtimer_guest_set_backstop(&g, (uint64_t)r->mb->backstop_us * r->khz /
+					       1000u);
 	for (uint32_t i = 0; i < n; i++) {
-		struct pv_wait w = { .g = &g };
+		struct pv_wait w = { .g = &g, .backstop = r->mb->backstop_us != 0 };
 		uint64_t delta = rand_delta(r), t0, t1, window, poll_end;
 		int fired = 0, polled = 0;
 
@@ -310,10 +341,12 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 		w.pv_seen = rd(&r->pc->pv_count);
 		w.deadline = rdtsc() + delta;
 		rc = pvtimer_guest_arm(&g, w.deadline);
-		if (rc != PVTIMER_GUEST_PV)
-			fall_back(r, &w, rc);
-		else
+		if (rc == PVTIMER_GUEST_PV || rc == PVTIMER_GUEST_BACKSTOP)
 			r->k->pv_arms++;
+		if (rc == PVTIMER_GUEST_BACKSTOP)
+			arm_backstop(r, &w);
+		else if (rc != PVTIMER_GUEST_PV)
+			fall_back(r, &w, rc);
 
 		/* Poll in ring 3 (native, no exit) for the window libidlepoll
 		 * picks; a timer wake-up may come a little after the deadline,
@@ -332,7 +365,9 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 
 			if (!w.hw) {
 				rc = pvtimer_guest_before_halt(&g);
-				if (rc != PVTIMER_GUEST_PV)
+				if (rc == PVTIMER_GUEST_BACKSTOP)
+					arm_backstop(r, &w);
+				else if (rc != PVTIMER_GUEST_PV)
 					fall_back(r, &w, rc);
 			}
 			seq = rd(&r->pc->seq);
@@ -353,8 +388,10 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 			r->out[i] = (int64_t)(rd(&r->pc->lapic_tsc) - w.deadline);
 		} else {
 			r->k->pv_fired++;
-			if (w.hw)
+			if (w.hw) {
 				arm_lapic(r, 0);
+				pvtimer_guest_hw_disarmed(&g);
+			}
 			r->out[i] = (int64_t)(rd(&r->pc->pv_tsc) - w.deadline);
 		}
 		if (r->out[i] < 0)
@@ -377,7 +414,11 @@ void umain(uint64_t id)
 	    mb->timers > mb->samples_max || mb->max_us < mb->min_us ||
 	    !mb->vcpus || mb->vcpus > VMM_VCPUS_MAX || id >= mb->vcpus)
 		done(1);
-	if (id == 0) {
+	if (id == 0 && mb->workload == VMM_WORKLOAD_PINGPONG) {
+		puts_("guest: ring 3 up, pingpong, ");
+		putu(mb->pp_rounds);
+		puts_(" round trips per row\n");
+	} else if (id == 0) {
 		puts_("guest: ring 3 up, ");
 		putu(mb->vcpus);
 		puts_(" vCPU(s), ");
@@ -391,34 +432,51 @@ void umain(uint64_t id)
 	r.min_tsc = mb->min_us * r.khz / 1000;
 	r.span_tsc = (mb->max_us - mb->min_us) * r.khz / 1000;
 
-	for (uint32_t cfg = 0; cfg < VMM_CFG_COUNT; cfg++) {
-		uint64_t rng = r.rng;
-		int rc = 0;
+	if (mb->workload == VMM_WORKLOAD_PINGPONG) {
+		/* one vCPU, no timers: requests to the VMM's device */
+		if (id != 0 || run_pingpong(mb, r.pc))
+			done(3);
+		puts_("guest: done\n");
+		done(0);
+	}
+	if (!mb->repeats || mb->repeats > VMM_HP_REPEATS_MAX)
+		done(1);
+	/* each configuration once per host halt-poll mode (the VMM applies
+	 * mode rep at the phase marker) */
+	for (uint32_t rep = 0; rep < mb->repeats; rep++) {
+		for (uint32_t cfg = 0; cfg < VMM_CFG_COUNT; cfg++) {
+			uint64_t rng = r.rng;
+			uint32_t marker = cfg | rep << VMM_PHASE_REP_SHIFT;
+			int rc = 0;
 
-		if (!(mb->configs & (1u << cfg)))
-			continue;
-		r.k = (struct vmm_counters *)&mb->cfg[id][cfg];
-		r.out = (int64_t *)(uintptr_t)(mb->samples_gpa +
-					       8ull * mb->samples_max *
-						       (id * VMM_CFG_COUNT + cfg));
-		rendezvous(&r, point++);
-		phase(cfg, VMM_PHASE_BEGIN);
-		if (cfg == VMM_CFG_EXITLESS && mb->test_fault == id + 1) {
-			/* the VMM's test of its fatal-exception path */
-			void (*volatile null_fn)(void) = NULL;
+			if (!(mb->configs & (1u << cfg)))
+				continue;
+			r.k = (struct vmm_counters *)(rep ? &mb->rep[rep - 1][id][cfg]
+							  : &mb->cfg[id][cfg]);
+			r.out = (int64_t *)(uintptr_t)(
+				mb->samples_gpa +
+				8ull * mb->samples_max *
+					((rep * mb->vcpus + id) * VMM_CFG_COUNT + cfg));
+			rendezvous(&r, point++);
+			phase(marker, VMM_PHASE_BEGIN);
+			if (cfg == VMM_CFG_EXITLESS && rep == 0 &&
+			    mb->test_fault == id + 1) {
+				/* the VMM's test of its fatal-exception path */
+				void (*volatile null_fn)(void) = NULL;
 
-			null_fn();
+				null_fn();
+			}
+			r.base_tsc = rdtsc();
+			if (cfg == VMM_CFG_PLAIN)
+				run_plain(&r);
+			else
+				rc = run_exitless(&r, (uint32_t)id);
+			phase(marker, VMM_PHASE_END);
+			rendezvous(&r, point++);
+			r.rng = rng; /* same deadlines in the next configuration */
+			if (rc)
+				done(2);
 		}
-		r.base_tsc = rdtsc();
-		if (cfg == VMM_CFG_PLAIN)
-			run_plain(&r);
-		else
-			rc = run_exitless(&r, (uint32_t)id);
-		phase(cfg, VMM_PHASE_END);
-		rendezvous(&r, point++);
-		r.rng = rng; /* same deadlines in the next configuration */
-		if (rc)
-			done(2);
 	}
 	if (id == 0)
 		puts_("guest: done\n");

@@ -53,7 +53,8 @@ void trap_dispatch(struct trap_frame *f);
 void fatal_record(const uint64_t *frame);
 void umain(uint64_t id);
 
-extern void trap_ud(void), irq_lapic(void), irq_pv(void), irq_spurious(void);
+extern void trap_ud(void), irq_lapic(void), irq_pv(void), irq_dev(void),
+	irq_spurious(void);
 extern void fatal_0(void), fatal_1(void), fatal_2(void), fatal_3(void),
 	fatal_4(void), fatal_5(void), fatal_7(void), fatal_8(void),
 	fatal_9(void), fatal_10(void), fatal_11(void), fatal_12(void),
@@ -100,6 +101,7 @@ void kmain(uint64_t id)
 		set_gate(t, v, exc_stubs[v]);
 	set_gate(t, VMM_VEC_LAPIC, irq_lapic);
 	set_gate(t, VMM_VEC_PVTIMER, irq_pv);
+	set_gate(t, VMM_VEC_DEVICE, irq_dev);
 	set_gate(t, VMM_VEC_SPURIOUS, irq_spurious);
 	__asm__ volatile("lidt %0" : : "m"(idtr));
 }

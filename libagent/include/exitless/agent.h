@@ -10,6 +10,15 @@
  * by which it will have looked again (the promise guests check with the
  * fallback rule).
  *
+ * ABI 1.1 behaviour: a deadline already past when read (or found long past
+ * after the agent thread was held up) fires at once; a rejected generation
+ * gets exactly one wake injection (see agent_inject_fn for its vector). One
+ * area costs a pass at most 16 slot reads, a slot at most one read and one
+ * fire; bits a pass took but did not read are marked pending again; a slot
+ * that reads torn, rejected or already due on consecutive reads is parked
+ * (its promise withdrawn, then its bits left unread for 10 us doubling up to
+ * 10 ms), so it costs a bounded share of the agent thread (docs/agent.md).
+ *
  * Thread safety: every agent_*() function may be called from any thread;
  * they serialise on the handle. None may be called from an injector
  * callback (they would wait for the agent thread that runs the callback),
@@ -70,11 +79,15 @@ struct agent_opts {
 				     *   AGENT_URING_NEVER: never */
 	uint64_t spin_threshold_ns; /**< adaptive: spin when the next deadline
 				     *   is this near; 0: 200 us */
-	uint64_t max_sleep_ns;      /**< adaptive: longest sleep; 0: 1 ms */
+	uint64_t max_sleep_ns;      /**< adaptive: longest sleep; 0: 1 ms;
+				     *   at most 500 ms (a promise is at most
+				     *   a second ahead) */
 	uint64_t spin_sync_ns;      /**< lower bound of the promise made while
-				     *   spinning; 0: 20 us */
+				     *   spinning; 0: 20 us; at most 500 ms */
 	uint64_t wake_bound_ns;     /**< lower bound of the promise added to a
-				     *   sleep for wake-up overshoot; 0: 150 us */
+				     *   sleep for wake-up overshoot; 0: 150 us;
+				     *   at most 500 ms (so is the measured
+				     *   bound) */
 	int sched_policy;           /**< SCHED_OTHER (0), SCHED_FIFO, SCHED_RR:
 				     *   applied if permitted */
 	int sched_priority;         /**< for FIFO/RR */
@@ -92,20 +105,28 @@ struct agent_opts {
 
 /**
  * Callback injector. Runs on the agent thread; must not block or call
- * agent_*(). @p vector is the validated vector the guest asked for.
+ * agent_*(). @p vector is the validated vector the guest asked for, or 0
+ * for the one wake of a rejected generation whose vector the host does not
+ * accept: inject the slot's own wake vector then (one the VMM knows its
+ * guest accepts, as an irqfd's route does).
  * @return 0 or a negative errno (counted as an injection error).
  */
 typedef int (*agent_inject_fn)(void *ctx, uint32_t area_id, uint32_t slot,
 			       uint8_t vector);
 
 /** How one slot's interrupt reaches its vCPU. The fds stay owned by the
- * caller and must stay open while bound. */
+ * caller and must stay open while bound. An irqfd always delivers its
+ * route's vector (fires and reject wakes alike); an irqfd opened
+ * O_NONBLOCK may share an io_uring submission with others, a blocking one
+ * is written with write(). */
 struct agent_injector {
 	uint32_t kind;       /**< AGENT_INJ_* */
 	int fd;              /**< IRQFD: the eventfd; MSI: the VM fd */
 	uint64_t msi_address; /**< MSI: e.g. 0xfee00000 | apic_id << 12 */
 	uint32_t msi_data;   /**< MSI: bits 7..0 are replaced by the slot's
-			      *   vector unless @c msi_fixed_vector */
+			      *   vector unless @c msi_fixed_vector; a reject
+			      *   wake with vector 0 sends msi_data as is
+			      *   (its low byte is the wake vector) */
 	uint32_t msi_fixed_vector; /**< MSI: 1 = send msi_data as is */
 	agent_inject_fn fn;  /**< CALLBACK */
 	void *ctx;           /**< CALLBACK: passed to @c fn */
@@ -118,7 +139,8 @@ struct agent_injector {
 /** Counters of one agent. Set @c sz before agent_get_stats(). */
 struct agent_stats {
 	size_t sz;               /**< sizeof(struct agent_stats) */
-	uint64_t fires;          /**< generations fired at their deadline */
+	uint64_t fires;          /**< generations fired (at their deadline,
+				  *   or at once when read already due) */
 	uint64_t injections;     /**< injector calls (fires and handbacks) */
 	uint64_t inject_errors;  /**< injector calls that failed */
 	uint64_t batches;        /**< io_uring submissions */
@@ -128,7 +150,8 @@ struct agent_stats {
 	uint64_t handbacks;      /**< generations handed back (stop, pause,
 				  *   detach) */
 	uint64_t cancel_races;   /**< due but re-armed or cancelled meanwhile */
-	uint64_t refires_refused; /**< arms of an already fired generation */
+	uint64_t refires_refused; /**< reads of a generation already fired
+				  *   (same deadline): nothing held */
 	uint64_t unbound_pending; /**< pending bits of slots with no injector */
 	uint64_t promises_late;  /**< passes that began after the published
 				  *   next sync (the host broke a promise) */
@@ -139,17 +162,39 @@ struct agent_stats {
 	uint64_t rejected_flags; /**< guest inputs rejected, per kind (sums */
 	uint64_t rejected_vector; /**< of the attached areas' counters) */
 	uint64_t rejected_far;
-	uint64_t rejected_past;
-	uint64_t torn_reads;     /**< seqlock never settled */
+	uint64_t rejected_past;  /**< always 0 since ABI 1.1 (past fires) */
+	uint64_t torn_reads;     /**< reads whose seqlock never settled */
 	uint64_t stray_pending;  /**< pending bits naming no slot */
-	uint64_t past_arms;      /**< valid arms already due when read */
+	uint64_t past_arms;      /**< generations already due when first
+				  *   read: once per generation, never the
+				  *   fire-time re-reads */
 	uint64_t cpu_ns;         /**< CPU time of the agent thread(s) */
 	uint64_t run_ns;         /**< wall time the agent thread ran */
-	uint64_t late_hist[AGENT_LAT_BUCKETS]; /**< fire lateness, log2 ns */
+	uint64_t late_hist[AGENT_LAT_BUCKETS]; /**< fire lateness, log2 ns,
+				  *   from max(deadline, first read of the
+				  *   arm): a guest arming in the past cannot
+				  *   inflate it */
 	int32_t cpu;             /**< CPU the thread is pinned to, or -1 */
 	uint32_t sched_applied;  /**< 1: the requested policy was applied */
 	uint32_t uring_min_batch; /**< batch size from which io_uring is used
-				   *   (AGENT_URING_NEVER: not used) */
+				   *   (AGENT_URING_NEVER: not used, or the
+				   *   ring failed and was retired) */
+	uint32_t reserved0;      /**< padding; 0 */
+	/* appended in 1.1 (present when sz covers them) */
+	uint64_t fire_rereads;   /**< slot re-reads at fire time (the cancel
+				  *   race check); also counted in slot_reads */
+	uint64_t backoffs;       /**< parkings of a misbehaving slot (torn,
+				  *   rejected, already due or unchanged on
+				  *   consecutive reads); each doubling counts */
+	uint64_t withdrawals;    /**< slot promises withdrawn for misbehaving
+				  *   (slot sync NEVER until a good read) */
+	uint64_t budget_stops;   /**< area passes cut short by the per-area
+				  *   read budget (the rest waits a pass) */
+	uint64_t reject_wakes;   /**< wake shots for rejected generations
+				  *   (one per rejected generation) */
+	uint64_t parked_pending; /**< pending bits of parked slots, taken
+				  *   and not read (their promise is
+				  *   withdrawn) */
 };
 
 /**
@@ -195,8 +240,9 @@ AGENT_API int agent_bind_slot(struct agent *agent, uint32_t area_id,
 			      uint32_t slot, const struct agent_injector *inj);
 
 /**
- * Stop servicing one slot: publish NEVER for it, then hand back the
- * generation it held (status HANDBACK + one injection). Safe while running.
+ * Stop servicing one slot: publish NEVER for it (seq_cst), take its pending
+ * bit (seq_cst RMW), read it, then hand back the generation it held or the
+ * read found armed (status HANDBACK + one injection). Safe while running.
  * @return 0, -ENOENT, -ERANGE.
  */
 AGENT_API int agent_detach_slot(struct agent *agent, uint32_t area_id,

@@ -53,20 +53,35 @@ struct idlepoll_cpu;
 
 /**
  * Options of idlepoll_cpu_init() and idlepoll_new(). Declare with
- * IDLEPOLL_OPTS() so that @c sz is set; fields added later go at the end.
+ * IDLEPOLL_OPTS() so that @c sz is set and every other byte is zero.
+ *
+ * Growth rules (libbpf's): fields added later go at the end, zero meaning
+ * "not set". The library reads a field only when the caller's @c sz covers
+ * it (an older caller with a smaller @c sz gets the defaults of the fields
+ * it does not know), and every byte from the end of the last field it
+ * knows (@c halt_cost_ns) up to @c sz, padding included, must be zero.
  */
 struct idlepoll_opts {
 	size_t sz;             /**< sizeof(struct idlepoll_opts) */
 	uint32_t policy;       /**< IDLEPOLL_POLICY_*; 0: smart */
 	uint32_t flags;        /**< reserved, must be 0 */
 	uint64_t halt_cost_ns; /**< H; 0: IDLEPOLL_DEFAULT_HALT_COST_NS */
+	/* the last field: a new one goes here, and core.c learns it is last */
 };
 
-/** Declare and zero-initialise a struct idlepoll_opts named @p name. */
+/**
+ * Declare @p name, a struct idlepoll_opts with @c sz set, the given
+ * designated initialisers and every other byte zero, padding included
+ * (libbpf's LIBBPF_OPTS: memset first, in a GNU C statement expression; a
+ * guest kernel provides memset as it must for any struct copy).
+ */
 #define IDLEPOLL_OPTS(name, ...)                                              \
-	struct idlepoll_opts name = {                                         \
-		.sz = sizeof(struct idlepoll_opts), __VA_ARGS__               \
-	}
+	struct idlepoll_opts name = ({                                        \
+		__builtin_memset(&name, 0, sizeof(struct idlepoll_opts));     \
+		(struct idlepoll_opts){                                       \
+			.sz = sizeof(struct idlepoll_opts), __VA_ARGS__       \
+		};                                                            \
+	})
 
 /**
  * Bytes of per-CPU state the caller must provide. Freestanding.
@@ -121,6 +136,9 @@ IDLEPOLL_API void idlepoll_reflect(struct idlepoll_cpu *c, uint64_t idle_ns,
 /**
  * Set a parameter of the state's policy at run time (docs/idlepoll.md lists
  * them). "halt_cost_ns" is accepted by every policy. Freestanding.
+ * @param c     the CPU's state
+ * @param key   parameter name (idlepoll_param_key() lists them)
+ * @param value new value
  * @return 0; -ENOENT if the policy has no such key; -EINVAL if @p value is
  *         out of range (the parameter is then unchanged).
  */
@@ -129,6 +147,9 @@ IDLEPOLL_API int idlepoll_set_param(struct idlepoll_cpu *c, const char *key,
 
 /**
  * Read a parameter of the state's policy. Freestanding.
+ * @param c     the CPU's state
+ * @param key   parameter name
+ * @param value receives the value
  * @return 0 and *@p value; -ENOENT if the policy has no such key.
  */
 IDLEPOLL_API int idlepoll_get_param(const struct idlepoll_cpu *c,
@@ -136,28 +157,39 @@ IDLEPOLL_API int idlepoll_get_param(const struct idlepoll_cpu *c,
 
 /**
  * Name the @p i-th parameter key of @p policy, for listing. Freestanding.
+ * @param policy IDLEPOLL_POLICY_*
+ * @param i      index, from 0 until NULL is returned
  * @return a static string, or NULL past the last key or for a bad policy.
  */
 IDLEPOLL_API const char *idlepoll_param_key(uint32_t policy, unsigned int i);
 
 /**
  * Name of a policy ("fixed", "haltpoll", "kvm", "smart"). Freestanding.
+ * @param policy IDLEPOLL_POLICY_*
  * @return a static string, or NULL for an unknown policy.
  */
 IDLEPOLL_API const char *idlepoll_policy_name(uint32_t policy);
 
 /**
  * Look a policy up by name. Freestanding.
+ * @param name a name idlepoll_policy_name() returns
  * @return IDLEPOLL_POLICY_* (> 0), or -ENOENT.
  */
 IDLEPOLL_API int idlepoll_policy_from_name(const char *name);
 
-/** The policy a state was initialised with. Freestanding. */
+/**
+ * The policy a state was initialised with. Freestanding.
+ * @param c the CPU's state
+ * @return IDLEPOLL_POLICY_*.
+ */
 IDLEPOLL_API uint32_t idlepoll_cpu_policy(const struct idlepoll_cpu *c);
 
 /**
  * The cost model: what an idle period of @p idle_ns costs when polled for
  * @p window_ns with halt cost @p halt_cost_ns. Freestanding, pure.
+ * @param idle_ns      length of the idle period
+ * @param window_ns    poll window chosen for it
+ * @param halt_cost_ns H, the cost of a halt
  * @return idle_ns if idle_ns <= window_ns, else window_ns + halt_cost_ns.
  */
 IDLEPOLL_API uint64_t idlepoll_cost(uint64_t idle_ns, uint64_t window_ns,
@@ -168,16 +200,56 @@ IDLEPOLL_API uint64_t idlepoll_cost(uint64_t idle_ns, uint64_t window_ns,
 /**
  * Allocate and initialise a per-CPU state (hosted). Free it with
  * idlepoll_destroy().
+ * @param opts options, or NULL for the smart policy with the default H
+ * @param out  receives the state on success
  * @return 0; -ENOMEM; or the errors of idlepoll_cpu_init().
  */
 IDLEPOLL_API int idlepoll_new(const struct idlepoll_opts *opts,
 			      struct idlepoll_cpu **out);
 
-/** Free a state from idlepoll_new(). NULL-safe. Not for caller-owned memory. */
+/**
+ * Free a state from idlepoll_new(). Not for caller-owned memory.
+ * @param c the state, or NULL (nothing happens)
+ */
 IDLEPOLL_API void idlepoll_destroy(struct idlepoll_cpu *c);
 
-/** CLOCK_MONOTONIC in ns, the clock the hosted helpers use (hosted). */
+/**
+ * CLOCK_MONOTONIC in ns, the clock the hosted helpers use (hosted).
+ * @return the time in ns.
+ */
 IDLEPOLL_API uint64_t idlepoll_now_ns(void);
+
+/** Most buckets idlepoll_hist_window() takes (a 64-bit duration has 65 log2 classes). */
+#define IDLEPOLL_HIST_MAX_BUCKETS 65
+
+/**
+ * The poll window that minimises the expected cost of idle periods, given
+ * only a log2 histogram of their durations (hosted). The cost model is the
+ * simulator's (idlepoll_cost()): a period of d ns costs d if d <= window,
+ * else window + H. This is what a host can learn from KVM's binary stats
+ * (`halt_wait_hist` and friends use this layout), with no trace.
+ *
+ * Layout, KVM's log2 histogram: @p counts[0] counts periods of 0 ns;
+ * @p counts[i] for 0 < i < @p n - 1 counts periods in [2^(i-1), 2^i);
+ * @p counts[n - 1] counts every period >= 2^(n-2) (open-ended).
+ *
+ * Candidates are 0 (halt at once) and the upper edge 2^i of every closed
+ * bucket i (a window there catches the whole bucket). A bucket's periods
+ * are costed at its midpoint, 0.75 * 2^i, when polled; the open bucket
+ * is never caught. Ties go to the smaller window (less CPU).
+ *
+ * @param counts        @p n bucket counts (read only)
+ * @param n             buckets, 2 .. IDLEPOLL_HIST_MAX_BUCKETS
+ * @param halt_cost_ns  H, > 0
+ * @param max_window_ns largest window to return; 0 means no limit
+ * @param window_ns     receives the window (0 for an empty histogram)
+ * @return 0; -EINVAL on a NULL pointer, a bad @p n or H = 0.
+ * Thread safety: touches only its arguments.
+ */
+IDLEPOLL_API int idlepoll_hist_window(const uint64_t *counts, size_t n,
+				      uint64_t halt_cost_ns,
+				      uint64_t max_window_ns,
+				      uint64_t *window_ns);
 
 #ifdef __cplusplus
 }

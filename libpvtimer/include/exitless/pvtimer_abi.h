@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file pvtimer_abi.h
- * @brief The exitless pvtimer shared-memory ABI, version 1.0 (frozen).
+ * @brief The exitless pvtimer shared-memory ABI, version 1.1 (x86-64).
  *
  * This header is the contract between a guest kernel and a host timer agent.
  * It describes bytes, not behaviour: docs/pvtimer-abi.md is the normative
@@ -38,7 +38,7 @@
 /** ABI major: a reader that does not know this major must not use the area. */
 #define PVTIMER_ABI_MAJOR 1u
 /** ABI minor: new fields in reserved space, each gated by a feature bit. */
-#define PVTIMER_ABI_MINOR 0u
+#define PVTIMER_ABI_MINOR 1u
 
 /** Cache-line size the layout is built around. */
 #define PVTIMER_ABI_CACHELINE 64u
@@ -59,6 +59,10 @@
 #define PVTIMER_F_FIRED_TSC (1ull << 0)
 /** All feature bits defined by ABI 1.0. */
 #define PVTIMER_F_ALL_1_0 PVTIMER_F_FIRED_TSC
+/** 1.1: header.vector_min/vector_max hold the vectors the host accepts. */
+#define PVTIMER_F_VECTOR_RANGE (1ull << 1)
+/** All feature bits defined by ABI 1.1. */
+#define PVTIMER_F_ALL_1_1 (PVTIMER_F_ALL_1_0 | PVTIMER_F_VECTOR_RANGE)
 
 /* ------------------------------------------------------------------------ */
 /* Header flags (header.host_flags, host-written)                           */
@@ -98,7 +102,8 @@
 #define PVTIMER_REJECT_FLAGS 1u  /**< unknown bits in arm_flags */
 #define PVTIMER_REJECT_VECTOR 2u /**< vector outside the allowed range */
 #define PVTIMER_REJECT_FAR 3u    /**< deadline beyond now + max_horizon */
-#define PVTIMER_REJECT_PAST 4u   /**< deadline before now - max_horizon */
+/** Retired in 1.1 (a past deadline fires at once); never written. */
+#define PVTIMER_REJECT_PAST 4u
 
 /** Build a status word. */
 #define PVTIMER_STATUS_WORD(gen, status, reason)                             \
@@ -161,8 +166,12 @@ struct pvtimer_abi_header {
 	uint64_t next_sync_tsc; /**< 0x48 host scans pending again by this TSC */
 	uint64_t heartbeat_tsc; /**< 0x50 TSC of the host's last publication */
 	uint8_t reserved1[40];  /**< 0x58 zero */
-	/* lines 2-3 */
-	uint8_t reserved2[128]; /**< 0x80 zero */
+	/* line 2: constant after publication, like line 0 (1.1) */
+	uint8_t vector_min;     /**< 0x80 lowest accepted vector (F_VECTOR_RANGE) */
+	uint8_t vector_max;     /**< 0x81 highest accepted vector (F_VECTOR_RANGE) */
+	uint8_t reserved2[62];  /**< 0x82 zero */
+	/* line 3 */
+	uint8_t reserved3[64];  /**< 0xc0 zero */
 };
 
 /**
@@ -191,7 +200,8 @@ struct pvtimer_abi_slot {
 	uint8_t vector;        /**< 0x10 interrupt vector to inject */
 	uint8_t arm_flags;     /**< 0x11 PVTIMER_ARM_* */
 	uint16_t reserved0;    /**< 0x12 zero */
-	uint32_t reserved1;    /**< 0x14 zero */
+	uint32_t guest_features; /**< 0x14 1.1: features the guest uses; no bit
+				  *   is defined yet, so 0 (see the spec, §9) */
 	uint8_t reserved2[40]; /**< 0x18 zero */
 	/* host line */
 	uint64_t next_sync_tsc; /**< 0x40 per-slot promise; see the spec */
@@ -221,8 +231,10 @@ struct pvtimer_abi_slot {
 PVTIMER_ABI_ASSERT(sizeof(struct pvtimer_abi_header) == 256, header_size);
 PVTIMER_ABI_ASSERT(offsetof(struct pvtimer_abi_header, host_flags) == 0x40,
 		   header_line1);
-PVTIMER_ABI_ASSERT(offsetof(struct pvtimer_abi_header, reserved2) == 0x80,
+PVTIMER_ABI_ASSERT(offsetof(struct pvtimer_abi_header, vector_min) == 0x80,
 		   header_line2);
+PVTIMER_ABI_ASSERT(offsetof(struct pvtimer_abi_header, reserved3) == 0xc0,
+		   header_line3);
 PVTIMER_ABI_ASSERT(offsetof(struct pvtimer_abi_pending, words) == 0x40,
 		   pending_words);
 PVTIMER_ABI_ASSERT(sizeof(struct pvtimer_abi_slot) == 128, slot_size);

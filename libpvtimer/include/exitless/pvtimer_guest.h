@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file pvtimer_guest.h
- * @brief Guest-side helpers for the pvtimer ABI: arm, cancel, the fallback
- * rule, the pre-halt check and interrupt classification.
+ * @brief Guest-side helpers for the pvtimer ABI 1.1: arm, cancel, the
+ * fallback rule, the pre-halt check, interrupt classification and the
+ * liveness backstop.
  *
  * Everything here is `static inline`, freestanding (no libc, no allocation,
  * no floating point) and uses only GCC/Clang `__atomic` builtins, so a guest
@@ -10,40 +11,78 @@
  * caller-owned: one `struct pvtimer_guest` per vCPU, touched only by that
  * vCPU with interrupts disabled (the slot has a single writer).
  *
- * The time source defaults to RDTSC on x86. Define PVTIMER_GUEST_READ_TSC to
- * a function-like macro before including this header to supply another one
- * (tests drive time this way).
+ * One convention for every decision: 0 (PVTIMER_GUEST_PV) means there is
+ * nothing to program; a positive value is the reason why the caller must
+ * program its hardware timer at pvtimer_guest_hw_deadline() now. The helpers
+ * assume the caller does so, and track what the hardware timer holds.
+ *
+ * Time: the default source is `lfence; rdtsc` on x86 (the TSC must be read
+ * after the loads of the host's promise; see the spec §4). Define
+ * PVTIMER_GUEST_READ_TSC to a function-like macro before including this
+ * header to supply another one (tests drive time this way). All TSC
+ * comparisons are modular (the difference as a signed 64-bit value), as the
+ * hardware's are: a guest TSC near 2^64 wraps, it does not saturate.
  */
 #ifndef EXITLESS_PVTIMER_GUEST_H
 #define EXITLESS_PVTIMER_GUEST_H
 
+#ifdef __KERNEL__
+#include <linux/stddef.h>
+#include <linux/types.h>
+#else
 #include <stddef.h>
 #include <stdint.h>
+#endif
 
 #include "pvtimer_abi.h"
+#include "pvtimer_geometry.h"
 
 #ifndef PVTIMER_GUEST_READ_TSC
 #if defined(__x86_64__) || defined(__i386__)
-#define PVTIMER_GUEST_READ_TSC() __builtin_ia32_rdtsc()
+static inline uint64_t pvtimer_guest__rdtsc_ordered(void)
+{
+	uint32_t lo, hi;
+
+	/* lfence: rdtsc may not execute before the earlier loads of the
+	 * promise have completed, or "now" could predate them */
+	__asm__ __volatile__("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+	return ((uint64_t)hi << 32) | lo;
+}
+#define PVTIMER_GUEST_READ_TSC() pvtimer_guest__rdtsc_ordered()
 #else
 #error "define PVTIMER_GUEST_READ_TSC() for this architecture"
 #endif
 #endif
 
-/* Decisions. 0 means the pvtimer path holds the deadline; anything positive
- * means the guest must program its hardware timer itself. */
-#define PVTIMER_GUEST_PV 0                /**< no exit needed */
-#define PVTIMER_GUEST_FALLBACK_DISABLED 1 /**< host not active */
-#define PVTIMER_GUEST_FALLBACK_PAST 2     /**< deadline <= now */
-#define PVTIMER_GUEST_FALLBACK_TOO_FAR 3  /**< beyond now + max_horizon */
-#define PVTIMER_GUEST_FALLBACK_STALE 4    /**< now > next sync: host late */
+/* Decisions: 0, or why the hardware timer must be programmed at
+ * pvtimer_guest_hw_deadline(). */
+#define PVTIMER_GUEST_PV 0                 /**< nothing to program */
+#define PVTIMER_GUEST_FALLBACK_DISABLED 1  /**< host not active */
+#define PVTIMER_GUEST_FALLBACK_PAST 2      /**< deadline <= now */
+#define PVTIMER_GUEST_FALLBACK_TOO_FAR 3   /**< beyond now + max_horizon */
+#define PVTIMER_GUEST_FALLBACK_STALE 4     /**< now > next sync: host late */
 #define PVTIMER_GUEST_FALLBACK_TOO_CLOSE 5 /**< deadline < sync + margin */
-#define PVTIMER_GUEST_FALLBACK_REJECTED 6 /**< host rejected this arm */
+#define PVTIMER_GUEST_FALLBACK_REJECTED 6  /**< rejected or handed back */
+#define PVTIMER_GUEST_FALLBACK_FIRED 7     /**< host says fired, the
+					      interrupt was not seen */
+#define PVTIMER_GUEST_BACKSTOP 8 /**< host holds it; the hardware timer is
+				      only the liveness backstop */
 
-/* Interrupt classification. */
+/* Classification of an interrupt on the pvtimer vector. */
 #define PVTIMER_GUEST_IRQ_EXPIRED 0  /**< deadline reached: run timers */
-#define PVTIMER_GUEST_IRQ_HANDBACK 1 /**< host let go early: re-arm */
+#define PVTIMER_GUEST_IRQ_HANDBACK 1 /**< handed back or rejected: program
+					  the hardware timer */
 #define PVTIMER_GUEST_IRQ_SPURIOUS 2 /**< stale or duplicate: ignore */
+#define PVTIMER_GUEST_IRQ_EARLY 3    /**< fired before the deadline (host
+					  clock skew, lost injection race):
+					  program the hardware timer */
+
+/** pvtimer_guest_on_hw_timer(): the hardware timer expired for real (or
+ * the pv deadline it backed passed undelivered): run timers. */
+#define PVTIMER_GUEST_HW_EXPIRED 0
+/** pvtimer_guest_on_hw_timer(): a backstop outlived what it backed:
+ * nothing to run, nothing to program. */
+#define PVTIMER_GUEST_HW_IGNORE (-1)
 
 /* Errors of pvtimer_guest_init(), numerically Linux errno values. */
 #define PVTIMER_GUEST_EINVAL (-22) /**< not a pvtimer area */
@@ -64,19 +103,35 @@ struct pvtimer_guest {
 	uint64_t margin_tsc;
 	uint64_t max_horizon_tsc;
 	uint64_t deadline_tsc; /* the deadline the host holds, if pv_armed */
+	uint64_t hw_deadline_tsc; /* what the hardware timer holds, if hw_armed */
+	uint64_t backstop_tsc; /* B of the liveness rule; 0: off */
 	uint32_t gen;          /* last generation written to the slot */
 	uint32_t seq;          /* our copy of the seqlock counter */
 	uint8_t vector;
 	uint8_t pv_armed;
+	uint8_t hw_armed;
+	uint8_t hw_backstop;   /* the hardware timer is only a backstop */
 };
 
 /**
- * The fallback rule of docs/pvtimer-abi.md, as a pure function.
+ * Modular TSC order, as the hardware's: how far @p a is after @p b.
+ * @param a a TSC value
+ * @param b another, less than 2^63 away
+ * @return a - b as a signed distance (negative: @p a is before @p b).
+ */
+static inline int64_t pvtimer_tsc_diff(uint64_t a, uint64_t b)
+{
+	return (int64_t)(a - b);
+}
+
+/**
+ * The fallback rule of docs/pvtimer-abi.md §6, as a pure function, in
+ * modular TSC arithmetic.
  *
  * @param host_flags header.host_flags as read
- * @param sync       effective next sync: min(header, slot) next_sync_tsc
+ * @param sync       effective next sync (pvtimer_guest_sync()); 0 = never
  * @param margin     header.margin_tsc
- * @param horizon    header.max_horizon_tsc
+ * @param horizon    header.max_horizon_tsc (below 2^62)
  * @param deadline   the guest TSC deadline
  * @param now        the guest TSC, read after the arm was made visible
  * @return PVTIMER_GUEST_PV or a PVTIMER_GUEST_FALLBACK_* reason.
@@ -85,22 +140,31 @@ static inline int pvtimer_fallback_reason(uint32_t host_flags, uint64_t sync,
 					  uint64_t margin, uint64_t horizon,
 					  uint64_t deadline, uint64_t now)
 {
+	int64_t ahead = pvtimer_tsc_diff(deadline, now);
+
 	if (!(host_flags & PVTIMER_HOST_ACTIVE))
 		return PVTIMER_GUEST_FALLBACK_DISABLED;
-	if (deadline <= now)
+	if (ahead <= 0)
 		return PVTIMER_GUEST_FALLBACK_PAST;
-	if (deadline - now > horizon)
+	if ((uint64_t)ahead > horizon)
 		return PVTIMER_GUEST_FALLBACK_TOO_FAR;
-	if (now > sync)
+	if (sync == PVTIMER_SYNC_NEVER || pvtimer_tsc_diff(now, sync) > 0)
 		return PVTIMER_GUEST_FALLBACK_STALE;
-	/* written to avoid overflow when sync is near UINT64_MAX */
-	if (deadline < sync || deadline - sync < margin)
+	if (pvtimer_tsc_diff(deadline, sync) < 0 ||
+	    (uint64_t)pvtimer_tsc_diff(deadline, sync) < margin)
 		return PVTIMER_GUEST_FALLBACK_TOO_CLOSE;
 	return PVTIMER_GUEST_PV;
 }
 
 /**
  * Decode the area leaf (signature leaf + 1) of the CPUID discovery block.
+ * @param eax  the leaf's EAX (area GPA bits 31..12)
+ * @param ebx  EBX (GPA bits 63..32)
+ * @param ecx  ECX (this vCPU's slot index)
+ * @param edx  EDX (area size in 4 KiB pages)
+ * @param gpa  receives the area's guest physical address
+ * @param slot receives the slot index
+ * @param size receives the area size in bytes
  * @return 0, or PVTIMER_GUEST_EINVAL when the leaf names no area or no slot.
  */
 static inline int pvtimer_guest_cpuid_decode(uint32_t eax, uint32_t ebx,
@@ -116,71 +180,166 @@ static inline int pvtimer_guest_cpuid_decode(uint32_t eax, uint32_t ebx,
 	return 0;
 }
 
+/* The constant part of the header (lines 0 and 2), each field loaded once:
+ * line 1 changes under us and is not copied. */
+static inline void pvtimer_guest__copy_header(volatile struct pvtimer_abi_header *h,
+					      struct pvtimer_abi_header *c)
+{
+#define PVTIMER_GUEST__LD(f) (c->f = __atomic_load_n(&h->f, __ATOMIC_RELAXED))
+	PVTIMER_GUEST__LD(abi_major);
+	PVTIMER_GUEST__LD(abi_minor);
+	PVTIMER_GUEST__LD(features);
+	PVTIMER_GUEST__LD(header_size);
+	PVTIMER_GUEST__LD(slot_count);
+	PVTIMER_GUEST__LD(slot_stride);
+	PVTIMER_GUEST__LD(slots_offset);
+	PVTIMER_GUEST__LD(pending_offset);
+	PVTIMER_GUEST__LD(pending_words);
+	PVTIMER_GUEST__LD(area_size);
+	PVTIMER_GUEST__LD(margin_tsc);
+	PVTIMER_GUEST__LD(max_horizon_tsc);
+	PVTIMER_GUEST__LD(vector_min);
+	PVTIMER_GUEST__LD(vector_max);
+#undef PVTIMER_GUEST__LD
+}
+
+/** Largest horizon the modular rule can use: differences stay below 2^62. */
+#define PVTIMER_GUEST_HORIZON_MAX (1ull << 62)
+
 /**
  * Bind @p g to slot @p slot_index of the area mapped at @p area.
  *
- * Validates the header against @p area_size before trusting any offset.
+ * Validates a copy of the header against @p area_size with the same
+ * geometry check the host uses (pvtimer_geometry_check()). The private
+ * seq and generation continue from the slot's current values, so a guest
+ * that re-binds (a reloaded driver) never repeats a recent generation.
+ * Without PVTIMER_F_VECTOR_RANGE the host accepts 32..255.
+ * @param g          caller-owned state, filled here
+ * @param area       the area as the guest maps it
+ * @param area_size  bytes mapped at @p area
+ * @param slot_index this vCPU's slot (CPUID or the transport, §8, §12)
+ * @param vector     the interrupt vector the host is to inject
  * @return 0, PVTIMER_GUEST_EINVAL (bad magic or geometry),
  * PVTIMER_GUEST_EPROTO (unknown major), PVTIMER_GUEST_ERANGE (slot index or
- * vector out of range).
+ * vector out of the range the host accepts).
  */
 static inline int pvtimer_guest_init(struct pvtimer_guest *g, void *area,
 				     uint64_t area_size, uint32_t slot_index,
 				     uint8_t vector)
 {
-	volatile struct pvtimer_abi_header *h = area;
-	uint64_t slots_end, pend_end;
+	volatile struct pvtimer_abi_header *h = (volatile struct pvtimer_abi_header *)area;
+	struct pvtimer_abi_header c;
+	struct pvtimer_geometry geo;
 	struct pvtimer_abi_pending *pend;
+	uint32_t vmin = PVTIMER_VECTOR_MIN, vmax = PVTIMER_VECTOR_MAX;
+	int err;
 
 	/* acquire: the host writes the magic last, after the geometry */
-	if (area_size < PVTIMER_ABI_HEADER_SIZE ||
-	    __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != PVTIMER_ABI_MAGIC)
+	if (area_size < PVTIMER_ABI_HEADER_SIZE)
 		return PVTIMER_GUEST_EINVAL;
-	if (h->abi_major != PVTIMER_ABI_MAJOR)
-		return PVTIMER_GUEST_EPROTO;
-	if (h->header_size < PVTIMER_ABI_HEADER_SIZE ||
-	    h->slot_stride < PVTIMER_ABI_SLOT_STRIDE ||
-	    h->slot_stride % PVTIMER_ABI_CACHELINE != 0 ||
-	    h->slot_count == 0 || h->slot_count > PVTIMER_ABI_MAX_SLOTS ||
-	    h->pending_words != (h->slot_count + 63) / 64 ||
-	    h->area_size > area_size)
+	c.magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
+	if (c.magic != PVTIMER_ABI_MAGIC)
 		return PVTIMER_GUEST_EINVAL;
-	slots_end = (uint64_t)h->slots_offset +
-		    (uint64_t)h->slot_count * h->slot_stride;
-	pend_end = (uint64_t)h->pending_offset + 64 + 8ull * h->pending_words;
-	if (slots_end > h->area_size || pend_end > h->area_size ||
-	    h->slots_offset % PVTIMER_ABI_CACHELINE != 0 ||
-	    h->pending_offset % PVTIMER_ABI_CACHELINE != 0)
-		return PVTIMER_GUEST_EINVAL;
-	if (slot_index >= h->slot_count || vector < PVTIMER_VECTOR_MIN)
+	pvtimer_guest__copy_header(h, &c);
+	err = pvtimer_geometry_check(&c, area_size, &geo);
+	if (err < 0)
+		return err;
+	if (c.features & PVTIMER_F_VECTOR_RANGE) {
+		vmin = c.vector_min > vmin ? c.vector_min : vmin;
+		vmax = c.vector_max;
+	}
+	if (slot_index >= c.slot_count || vector < vmin || vector > vmax)
 		return PVTIMER_GUEST_ERANGE;
 
-	pend = (struct pvtimer_abi_pending *)((char *)area + h->pending_offset);
+	pend = (struct pvtimer_abi_pending *)((char *)area + geo.pending_offset);
 	g->hdr = h;
-	g->slot = (struct pvtimer_abi_slot *)((char *)area + h->slots_offset +
+	g->slot = (struct pvtimer_abi_slot *)((char *)area + geo.slots_offset +
 					      (uint64_t)slot_index *
-						      h->slot_stride);
+						      PVTIMER_ABI_SLOT_STRIDE);
 	g->pending_summary = &pend->summary;
 	g->pending_word = &pend->words[slot_index / 64];
 	g->slot_bit = 1ull << (slot_index % 64);
 	g->summary_bit = 1ull << (slot_index / 64);
-	g->margin_tsc = h->margin_tsc;
-	g->max_horizon_tsc = h->max_horizon_tsc;
+	g->margin_tsc = c.margin_tsc;
+	g->max_horizon_tsc = c.max_horizon_tsc < PVTIMER_GUEST_HORIZON_MAX
+				     ? c.max_horizon_tsc
+				     : PVTIMER_GUEST_HORIZON_MAX;
 	g->seq = __atomic_load_n(&g->slot->seq, __ATOMIC_RELAXED) & ~1u;
 	g->gen = __atomic_load_n(&g->slot->arm_gen, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->slot->guest_features, 0u, __ATOMIC_RELAXED);
 	g->vector = vector;
 	g->pv_armed = 0;
+	g->hw_armed = 0;
+	g->hw_backstop = 0;
 	g->deadline_tsc = 0;
+	g->hw_deadline_tsc = 0;
+	g->backstop_tsc = 0;
 	return 0;
 }
 
-/** Effective next sync for this slot: the earlier of area and slot promise. */
+/**
+ * Set the liveness backstop period B (guest TSC ticks; 0 turns it off).
+ * While the host holds a deadline, the hardware timer is kept armed no
+ * later than B after it was last armed, so a host that dies or stops
+ * without handing back costs at most B of lateness and one exit per B.
+ * @param g            the vCPU's state
+ * @param backstop_tsc B in guest TSC ticks; 0 turns the rule off
+ */
+static inline void pvtimer_guest_set_backstop(struct pvtimer_guest *g,
+					      uint64_t backstop_tsc)
+{
+	g->backstop_tsc = backstop_tsc < PVTIMER_GUEST_HORIZON_MAX
+				  ? backstop_tsc
+				  : PVTIMER_GUEST_HORIZON_MAX;
+}
+
+/**
+ * Where the hardware timer must go after a positive decision.
+ * @param g the vCPU's state
+ * @return the guest TSC to program the hardware timer at (meaningful only
+ * right after a decision that returned a positive value).
+ */
+static inline uint64_t pvtimer_guest_hw_deadline(const struct pvtimer_guest *g)
+{
+	return g->hw_deadline_tsc;
+}
+
+/**
+ * Tell the helpers that the caller disarmed its hardware timer (wrote 0 to
+ * it), so that the next decision programs a backstop again if one is due.
+ * @param g the vCPU's state
+ */
+static inline void pvtimer_guest_hw_disarmed(struct pvtimer_guest *g)
+{
+	g->hw_armed = 0;
+}
+
+/**
+ * The deadline the host holds for this vCPU.
+ * @param g the vCPU's state
+ * @return that deadline (guest TSC), or 0 when none is pv-armed.
+ */
+static inline uint64_t pvtimer_guest_pv_deadline(const struct pvtimer_guest *g)
+{
+	return g->pv_armed ? g->deadline_tsc : 0;
+}
+
+/**
+ * Effective next sync for this slot: the earlier of area and slot promise
+ * (modular order). Two seq_cst loads.
+ * @param g the vCPU's state
+ * @return the promise (guest TSC), 0 when either says "not looking".
+ */
 static inline uint64_t pvtimer_guest_sync(const struct pvtimer_guest *g)
 {
 	uint64_t area = __atomic_load_n(&g->hdr->next_sync_tsc, __ATOMIC_SEQ_CST);
 	uint64_t slot = __atomic_load_n(&g->slot->next_sync_tsc, __ATOMIC_SEQ_CST);
 
-	return area < slot ? area : slot;
+	if (area == PVTIMER_SYNC_NEVER || slot == PVTIMER_SYNC_NEVER)
+		return PVTIMER_SYNC_NEVER;
+	if (slot == PVTIMER_SYNC_FOLLOW_AREA)
+		return area;
+	return pvtimer_tsc_diff(slot, area) < 0 ? slot : area;
 }
 
 /* Write the guest line under the seqlock, then flag the slot pending. The
@@ -211,6 +370,8 @@ static inline void pvtimer_guest__publish(struct pvtimer_guest *g,
  * Withdraw the deadline the host holds, if any. Never causes an exit. A
  * fire of the cancelled generation may still arrive if the host had already
  * decided to inject; pvtimer_guest_on_interrupt() reports it as spurious.
+ * The hardware timer is the caller's: it is left as it is.
+ * @param g the vCPU's state
  */
 static inline void pvtimer_guest_cancel(struct pvtimer_guest *g)
 {
@@ -220,12 +381,53 @@ static inline void pvtimer_guest_cancel(struct pvtimer_guest *g)
 	g->pv_armed = 0;
 }
 
+/* The caller must now program the hardware timer at @at. */
+static inline int pvtimer_guest__program(struct pvtimer_guest *g, uint64_t at,
+					 int reason)
+{
+	g->hw_deadline_tsc = at;
+	g->hw_armed = 1;
+	g->hw_backstop = reason == PVTIMER_GUEST_BACKSTOP;
+	return reason;
+}
+
+/* Give up the pv path for the armed deadline: hardware timer at D. */
+static inline int pvtimer_guest__fall_back(struct pvtimer_guest *g, int reason)
+{
+	uint64_t deadline = g->deadline_tsc;
+
+	pvtimer_guest_cancel(g);
+	return pvtimer_guest__program(g, deadline, reason);
+}
+
+/* The host holds the deadline: keep the liveness rule. The hardware timer
+ * must fire no later than now + B; one already due by then suffices (so a
+ * busy guest re-arming pv deadlines programs it once per B at most). */
+static inline int pvtimer_guest__held(struct pvtimer_guest *g, uint64_t now)
+{
+	uint64_t limit = now + g->backstop_tsc;
+
+	if (!g->backstop_tsc)
+		return PVTIMER_GUEST_PV;
+	if (g->hw_armed && pvtimer_tsc_diff(g->hw_deadline_tsc, limit) <= 0) {
+		/* whatever it was armed for, it now serves as the backstop:
+		 * the deadline it was for has been superseded by ours */
+		g->hw_backstop = 1;
+		return PVTIMER_GUEST_PV;
+	}
+	return pvtimer_guest__program(g, limit, PVTIMER_GUEST_BACKSTOP);
+}
+
 /**
  * Arm the timer for @p deadline (guest TSC), following the fallback rule.
+ * @param g        the vCPU's state
+ * @param deadline guest TSC at which the timer must fire
  *
  * @return PVTIMER_GUEST_PV when the host now holds the deadline (no exit
- * taken), or a PVTIMER_GUEST_FALLBACK_* reason: the caller must program its
- * hardware timer for @p deadline, and the host holds nothing for this vCPU.
+ * taken); PVTIMER_GUEST_BACKSTOP when it does and the hardware timer must
+ * be programmed at pvtimer_guest_hw_deadline() as the liveness backstop; or
+ * a PVTIMER_GUEST_FALLBACK_* reason: program the hardware timer at
+ * pvtimer_guest_hw_deadline() (= @p deadline); the host holds nothing.
  */
 static inline int pvtimer_guest_arm(struct pvtimer_guest *g, uint64_t deadline)
 {
@@ -235,82 +437,98 @@ static inline int pvtimer_guest_arm(struct pvtimer_guest *g, uint64_t deadline)
 
 	/* Cheap early exit: a rule already failing before we write will
 	 * (almost always) fail after; skip the write and the pending bit. */
-	reason = pvtimer_fallback_reason(flags, pvtimer_guest_sync(g),
-					 g->margin_tsc, g->max_horizon_tsc,
-					 deadline, now);
-	if (reason != PVTIMER_GUEST_PV) {
-		pvtimer_guest_cancel(g);
-		return reason;
-	}
-
-	pvtimer_guest__publish(g, deadline, PVTIMER_ARM_ARMED);
-	g->pv_armed = 1;
 	g->deadline_tsc = deadline;
-
-	/* The decisive check: made after the arm is visible. */
-	flags = __atomic_load_n(&g->hdr->host_flags, __ATOMIC_SEQ_CST);
-	now = PVTIMER_GUEST_READ_TSC();
 	reason = pvtimer_fallback_reason(flags, pvtimer_guest_sync(g),
 					 g->margin_tsc, g->max_horizon_tsc,
 					 deadline, now);
 	if (reason != PVTIMER_GUEST_PV)
-		pvtimer_guest_cancel(g);
-	return reason;
+		return pvtimer_guest__fall_back(g, reason);
+
+	pvtimer_guest__publish(g, deadline, PVTIMER_ARM_ARMED);
+	g->pv_armed = 1;
+
+	/* The decisive check: made after the arm is visible. */
+	flags = __atomic_load_n(&g->hdr->host_flags, __ATOMIC_SEQ_CST);
+	{
+		uint64_t sync = pvtimer_guest_sync(g);
+
+		now = PVTIMER_GUEST_READ_TSC();
+		reason = pvtimer_fallback_reason(flags, sync, g->margin_tsc,
+						 g->max_horizon_tsc, deadline,
+						 now);
+	}
+	if (reason != PVTIMER_GUEST_PV)
+		return pvtimer_guest__fall_back(g, reason);
+	return pvtimer_guest__held(g, now);
 }
 
-/**
- * Re-check, just before the vCPU halts, that the host still holds the
- * armed deadline (a host may have gone late or stopped since the arm).
- *
- * @return PVTIMER_GUEST_PV (safe to halt on the pvtimer path) or a
- * PVTIMER_GUEST_FALLBACK_* reason: program the hardware timer first. Also
- * PVTIMER_GUEST_PV when nothing is armed.
- */
-static inline int pvtimer_guest_before_halt(struct pvtimer_guest *g)
+/* Does the host still hold our generation? Reads the status word, the
+ * flags and the promise once each, then the TSC. Returns PV (held, or not
+ * yet seen but covered by a pass that will see it) or a fallback reason. */
+static inline int pvtimer_guest__still_held(struct pvtimer_guest *g,
+					    uint64_t *now_out)
 {
-	uint64_t word, now;
-	uint32_t flags;
-	int reason;
+	uint64_t word = __atomic_load_n(&g->slot->status_word, __ATOMIC_ACQUIRE);
+	uint32_t flags = __atomic_load_n(&g->hdr->host_flags, __ATOMIC_SEQ_CST);
+	uint64_t sync = pvtimer_guest_sync(g), now = PVTIMER_GUEST_READ_TSC();
+	int mine = PVTIMER_STATUS_GEN(word) == g->gen;
 
-	if (!g->pv_armed)
-		return PVTIMER_GUEST_PV;
-	word = __atomic_load_n(&g->slot->status_word, __ATOMIC_ACQUIRE);
-	if (PVTIMER_STATUS_GEN(word) == g->gen) {
+	*now_out = now;
+	if (pvtimer_tsc_diff(g->deadline_tsc, now) <= 0)
+		return PVTIMER_GUEST_FALLBACK_PAST;
+	if (mine) {
 		switch (PVTIMER_STATUS_CODE(word)) {
 		case PVTIMER_STATUS_REJECTED:
 		case PVTIMER_STATUS_HANDBACK:
-			/* withdraw it, so a host that resumes later finds
-			 * no stale arm to fire */
-			pvtimer_guest_cancel(g);
 			return PVTIMER_GUEST_FALLBACK_REJECTED;
 		case PVTIMER_STATUS_FIRED:
-			return PVTIMER_GUEST_PV;
+			/* fired before D, or the injection was lost */
+			return PVTIMER_GUEST_FALLBACK_FIRED;
 		default:
 			break;
 		}
 	}
-	flags = __atomic_load_n(&g->hdr->host_flags, __ATOMIC_SEQ_CST);
-	now = PVTIMER_GUEST_READ_TSC();
-	if (PVTIMER_STATUS_GEN(word) == g->gen &&
-	    PVTIMER_STATUS_CODE(word) == PVTIMER_STATUS_SEEN &&
-	    (flags & PVTIMER_HOST_ACTIVE))
-		return PVTIMER_GUEST_PV; /* held; a stopping host hands back */
-	if (g->deadline_tsc <= now)
-		return PVTIMER_GUEST_FALLBACK_PAST;
-	reason = pvtimer_fallback_reason(flags, pvtimer_guest_sync(g), 0,
-					 UINT64_MAX, g->deadline_tsc, now);
+	/* SEEN or not seen yet: either way only a host keeping its promise
+	 * (active, now <= sync) will deliver it; the margin no longer
+	 * matters for an arm a pass has or will have seen. */
+	return pvtimer_fallback_reason(flags, sync, 0, UINT64_MAX,
+				       g->deadline_tsc, now);
+}
+
+/**
+ * Re-check, just before the vCPU halts, that the host still holds the
+ * armed deadline (a host may have gone late, stopped or fired early).
+ * @param g the vCPU's state
+ *
+ * @return PVTIMER_GUEST_PV (safe to halt), PVTIMER_GUEST_BACKSTOP (safe
+ * once the hardware timer is programmed at pvtimer_guest_hw_deadline()),
+ * or a PVTIMER_GUEST_FALLBACK_* reason (the pv arm is withdrawn: program the
+ * hardware timer at pvtimer_guest_hw_deadline(), which is the deadline;
+ * PAST means it is already due). PVTIMER_GUEST_PV when nothing is armed.
+ */
+static inline int pvtimer_guest_before_halt(struct pvtimer_guest *g)
+{
+	uint64_t now;
+	int reason;
+
+	if (!g->pv_armed)
+		return PVTIMER_GUEST_PV;
+	reason = pvtimer_guest__still_held(g, &now);
 	if (reason != PVTIMER_GUEST_PV)
-		pvtimer_guest_cancel(g);
-	return reason;
+		return pvtimer_guest__fall_back(g, reason);
+	return pvtimer_guest__held(g, now);
 }
 
 /**
  * Classify an interrupt on the pvtimer vector.
+ * @param g the vCPU's state
  *
  * @return PVTIMER_GUEST_IRQ_EXPIRED when the armed deadline has passed (the
- * pv arm is consumed), PVTIMER_GUEST_IRQ_HANDBACK when the host gave the
- * deadline back before it expired (re-arm: pvtimer_guest_arm() will now
- * choose the hardware timer), PVTIMER_GUEST_IRQ_SPURIOUS otherwise.
+ * pv arm is consumed); PVTIMER_GUEST_IRQ_HANDBACK when the host gave the
+ * deadline back or rejected it, and PVTIMER_GUEST_IRQ_EARLY when it fired
+ * before the deadline: in both cases the pv arm is withdrawn and the caller
+ * programs the hardware timer at pvtimer_guest_hw_deadline() (the deadline);
+ * PVTIMER_GUEST_IRQ_SPURIOUS otherwise (a superseded generation).
  */
 static inline int pvtimer_guest_on_interrupt(struct pvtimer_guest *g)
 {
@@ -318,17 +536,58 @@ static inline int pvtimer_guest_on_interrupt(struct pvtimer_guest *g)
 
 	if (!g->pv_armed)
 		return PVTIMER_GUEST_IRQ_SPURIOUS;
-	if (PVTIMER_GUEST_READ_TSC() >= g->deadline_tsc) {
+	if (pvtimer_tsc_diff(PVTIMER_GUEST_READ_TSC(), g->deadline_tsc) >= 0) {
 		g->pv_armed = 0;
 		return PVTIMER_GUEST_IRQ_EXPIRED;
 	}
 	word = __atomic_load_n(&g->slot->status_word, __ATOMIC_ACQUIRE);
-	if (PVTIMER_STATUS_GEN(word) == g->gen &&
-	    PVTIMER_STATUS_CODE(word) == PVTIMER_STATUS_HANDBACK) {
-		pvtimer_guest_cancel(g); /* no stale arm for a resumed host */
+	if (PVTIMER_STATUS_GEN(word) != g->gen)
+		return PVTIMER_GUEST_IRQ_SPURIOUS;
+	switch (PVTIMER_STATUS_CODE(word)) {
+	case PVTIMER_STATUS_HANDBACK:
+	case PVTIMER_STATUS_REJECTED:
+		/* withdrawn, so a resumed host finds no stale arm */
+		pvtimer_guest__fall_back(g, PVTIMER_GUEST_FALLBACK_REJECTED);
 		return PVTIMER_GUEST_IRQ_HANDBACK;
+	case PVTIMER_STATUS_FIRED:
+		pvtimer_guest__fall_back(g, PVTIMER_GUEST_FALLBACK_FIRED);
+		return PVTIMER_GUEST_IRQ_EARLY;
+	default:
+		return PVTIMER_GUEST_IRQ_SPURIOUS;
 	}
-	return PVTIMER_GUEST_IRQ_SPURIOUS;
+}
+
+/**
+ * Account for an interrupt of the hardware timer (call it on every one).
+ * @param g the vCPU's state
+ *
+ * @return PVTIMER_GUEST_HW_EXPIRED: run timers (a fallback timer expired,
+ * or the pv deadline it backed passed undelivered: that arm is consumed);
+ * PVTIMER_GUEST_HW_IGNORE: a backstop with nothing left to back;
+ * PVTIMER_GUEST_BACKSTOP: the host still holds the deadline, program the
+ * hardware timer at pvtimer_guest_hw_deadline() (now + B); or a
+ * PVTIMER_GUEST_FALLBACK_* reason: the host no longer keeps its promise,
+ * the pv arm is withdrawn, program the hardware timer at the deadline.
+ */
+static inline int pvtimer_guest_on_hw_timer(struct pvtimer_guest *g)
+{
+	uint64_t now;
+	int reason;
+
+	g->hw_armed = 0;
+	if (!g->pv_armed)
+		return g->hw_backstop ? PVTIMER_GUEST_HW_IGNORE
+				      : PVTIMER_GUEST_HW_EXPIRED;
+	reason = pvtimer_guest__still_held(g, &now);
+	if (reason == PVTIMER_GUEST_FALLBACK_PAST) {
+		/* due and not delivered by the host (yet): deliver it here;
+		 * a late pv fire then reads as spurious */
+		pvtimer_guest_cancel(g);
+		return PVTIMER_GUEST_HW_EXPIRED;
+	}
+	if (reason != PVTIMER_GUEST_PV)
+		return pvtimer_guest__fall_back(g, reason);
+	return pvtimer_guest__held(g, now);
 }
 
 #endif /* EXITLESS_PVTIMER_GUEST_H */

@@ -60,9 +60,9 @@ static int push(struct idlepoll_trace *t, size_t *cap, uint64_t v)
 	return 0;
 }
 
-IDLEPOLL_API int idlepoll_trace_load(const char *path,
-				     struct idlepoll_trace **out, char *err,
-				     size_t errlen)
+int idlepoll_trace_load(const char *path,
+			struct idlepoll_trace **out, char *err,
+			size_t errlen)
 {
 	struct idlepoll_trace *t;
 	char *line = NULL;
@@ -119,7 +119,7 @@ IDLEPOLL_API int idlepoll_trace_load(const char *path,
 	return 0;
 }
 
-IDLEPOLL_API void idlepoll_trace_free(struct idlepoll_trace *t)
+void idlepoll_trace_free(struct idlepoll_trace *t)
 {
 	if (!t)
 		return;

@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file idlepoll_sim.h
- * @brief libidlepoll trace simulator engine (hosted): load traces of idle
+ * @brief Trace simulator engine of the idlepoll tools: load traces of idle
  * durations and score policies on them under the cost model.
+ *
+ * Tooling, not the idle path: this is libidlepoll-sim, a static library the
+ * idlepoll-sim tool, the tests and the benchmarks link. It is not part of
+ * libexitless-idlepoll (the library a guest or VMM links), its header is not
+ * installed and its symbols are in no ABI, so it may change freely. It uses
+ * only the public API of <exitless/idlepoll.h>.
  *
  * A trace file holds one idle duration in ns per line (decimal digits,
  * surrounding blanks allowed); lines whose first non-blank character is '#'
@@ -17,13 +23,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "idlepoll.h"
+#include <exitless/idlepoll.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** A loaded trace. Owned by the caller; free with idlepoll_trace_free(). */
+/** A loaded trace. Only idlepoll_trace_load() allocates one (never declare
+ * or embed it: later versions may append fields); the caller owns it and
+ * frees it with idlepoll_trace_free(). */
 struct idlepoll_trace {
 	size_t n;          /**< number of idle periods */
 	uint64_t *idle_ns; /**< their durations, in file order */
@@ -32,6 +40,8 @@ struct idlepoll_trace {
 /**
  * Accumulated score of one policy on one trace. Set @c sz and zero the rest
  * before the first idlepoll_score_add(); later versions only append fields.
+ * A caller built against an older, shorter struct (smaller @c sz) keeps
+ * working: the functions read and write only the fields inside its @c sz.
  */
 struct idlepoll_score {
 	size_t sz;           /**< sizeof(struct idlepoll_score) */
@@ -62,27 +72,27 @@ struct idlepoll_score_summary {
  * @return 0; -EINVAL on a malformed line or an empty trace; -ENOMEM; or the
  *         -errno of opening/reading the file.
  */
-IDLEPOLL_API int idlepoll_trace_load(const char *path,
-				     struct idlepoll_trace **out, char *err,
-				     size_t errlen);
+int idlepoll_trace_load(const char *path,
+			struct idlepoll_trace **out, char *err,
+			size_t errlen);
 
 /** Free a trace from idlepoll_trace_load(). NULL-safe. */
-IDLEPOLL_API void idlepoll_trace_free(struct idlepoll_trace *t);
+void idlepoll_trace_free(struct idlepoll_trace *t);
 
 /**
  * Score one period: window @p window_ns against duration @p idle_ns with
  * halt cost @p halt_cost_ns.
- * @return 0; -EINVAL if @p s is NULL or its @c sz is too small.
+ * @return 0; -EINVAL if @p s is NULL or its @c sz is below sizeof(size_t).
  */
-IDLEPOLL_API int idlepoll_score_add(struct idlepoll_score *s, uint64_t idle_ns,
-				    uint64_t window_ns, uint64_t halt_cost_ns);
+int idlepoll_score_add(struct idlepoll_score *s, uint64_t idle_ns,
+		       uint64_t window_ns, uint64_t halt_cost_ns);
 
 /**
  * Derive ratios from a score. Ratios of empty sums are 0.
- * @return 0; -EINVAL on NULL arguments or a short @c sz.
+ * @return 0; -EINVAL on NULL arguments or an @c sz below sizeof(size_t).
  */
-IDLEPOLL_API int idlepoll_score_summarize(const struct idlepoll_score *s,
-					  struct idlepoll_score_summary *out);
+int idlepoll_score_summarize(const struct idlepoll_score *s,
+			     struct idlepoll_score_summary *out);
 
 /**
  * Run a policy state over @p n durations, select then reflect per period
@@ -90,17 +100,17 @@ IDLEPOLL_API int idlepoll_score_summarize(const struct idlepoll_score *s,
  * "halt_cost_ns" as H. The state learns as it goes; it is not reset.
  * @return 0; -EINVAL on bad arguments.
  */
-IDLEPOLL_API int idlepoll_sim_run(struct idlepoll_cpu *c,
-				  const uint64_t *idle_ns, size_t n,
-				  struct idlepoll_score *s);
+int idlepoll_sim_run(struct idlepoll_cpu *c,
+		     const uint64_t *idle_ns, size_t n,
+		     struct idlepoll_score *s);
 
 /**
  * Score the offline optimum (window d when d <= H, else 0): cost ratio 1.
  * @return 0; -EINVAL on bad arguments.
  */
-IDLEPOLL_API int idlepoll_sim_oracle(uint64_t halt_cost_ns,
-				     const uint64_t *idle_ns, size_t n,
-				     struct idlepoll_score *s);
+int idlepoll_sim_oracle(uint64_t halt_cost_ns,
+			const uint64_t *idle_ns, size_t n,
+			struct idlepoll_score *s);
 
 /**
  * Score the best single window in hindsight: the window (0 or one of the
@@ -108,10 +118,10 @@ IDLEPOLL_API int idlepoll_sim_oracle(uint64_t halt_cost_ns,
  * @param window_ns if not NULL, receives that window
  * @return 0; -EINVAL on bad arguments; -ENOMEM.
  */
-IDLEPOLL_API int idlepoll_sim_best_fixed(uint64_t halt_cost_ns,
-					 const uint64_t *idle_ns, size_t n,
-					 struct idlepoll_score *s,
-					 uint64_t *window_ns);
+int idlepoll_sim_best_fixed(uint64_t halt_cost_ns,
+			    const uint64_t *idle_ns, size_t n,
+			    struct idlepoll_score *s,
+			    uint64_t *window_ns);
 
 #ifdef __cplusplus
 }

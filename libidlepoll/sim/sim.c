@@ -3,28 +3,47 @@
  * under the cost model. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "exitless/idlepoll_sim.h"
 
+/* A score of any size from sizeof(size_t) up: a caller built against an
+ * older, shorter struct has a smaller sz and keeps working. Only the bytes
+ * inside its sz are read or written; the rest of the local copy is zero. */
 static int score_ok(const struct idlepoll_score *s)
 {
-	return s && s->sz >= sizeof(*s);
+	return s && s->sz >= sizeof(s->sz);
 }
 
-IDLEPOLL_API int idlepoll_score_add(struct idlepoll_score *s, uint64_t idle_ns,
-				    uint64_t window_ns, uint64_t halt_cost_ns)
+static size_t score_bytes(const struct idlepoll_score *s)
+{
+	return s->sz < sizeof(*s) ? s->sz : sizeof(*s);
+}
+
+static void score_load(const struct idlepoll_score *s, struct idlepoll_score *l)
+{
+	memset(l, 0, sizeof(*l));
+	memcpy(l, s, score_bytes(s));
+}
+
+int idlepoll_score_add(struct idlepoll_score *s, uint64_t idle_ns,
+		       uint64_t window_ns, uint64_t halt_cost_ns)
 {
 	int halted = idle_ns > window_ns;
+	struct idlepoll_score l;
 
 	if (!score_ok(s))
 		return -EINVAL;
-	s->events++;
-	s->halts += (uint64_t)halted;
-	s->cost_ns += idlepoll_cost(idle_ns, window_ns, halt_cost_ns);
-	s->opt_ns += idle_ns < halt_cost_ns ? idle_ns : halt_cost_ns;
-	s->poll_ns += halted ? window_ns : idle_ns;
-	s->idle_ns += idle_ns;
-	s->latency_ns += halted ? halt_cost_ns : 0;
+	score_load(s, &l);
+	l.events++;
+	l.halts += (uint64_t)halted;
+	l.cost_ns += idlepoll_cost(idle_ns, window_ns, halt_cost_ns);
+	l.opt_ns += idle_ns < halt_cost_ns ? idle_ns : halt_cost_ns;
+	l.poll_ns += halted ? window_ns : idle_ns;
+	l.idle_ns += idle_ns;
+	l.latency_ns += halted ? halt_cost_ns : 0;
+	/* sz itself is copied back unchanged */
+	memcpy(s, &l, score_bytes(s));
 	return 0;
 }
 
@@ -33,21 +52,24 @@ static double ratio(uint64_t a, uint64_t b)
 	return b ? (double)a / (double)b : 0.0;
 }
 
-IDLEPOLL_API int idlepoll_score_summarize(const struct idlepoll_score *s,
-					  struct idlepoll_score_summary *out)
+int idlepoll_score_summarize(const struct idlepoll_score *s,
+			     struct idlepoll_score_summary *out)
 {
+	struct idlepoll_score l;
+
 	if (!score_ok(s) || !out)
 		return -EINVAL;
-	out->cost_ratio = ratio(s->cost_ns, s->opt_ns);
-	out->poll_cpu = ratio(s->poll_ns, s->idle_ns);
-	out->halt_rate = ratio(s->halts, s->events);
-	out->added_latency_ns = ratio(s->latency_ns, s->events);
+	score_load(s, &l);
+	out->cost_ratio = ratio(l.cost_ns, l.opt_ns);
+	out->poll_cpu = ratio(l.poll_ns, l.idle_ns);
+	out->halt_rate = ratio(l.halts, l.events);
+	out->added_latency_ns = ratio(l.latency_ns, l.events);
 	return 0;
 }
 
-IDLEPOLL_API int idlepoll_sim_run(struct idlepoll_cpu *c,
-				  const uint64_t *idle_ns, size_t n,
-				  struct idlepoll_score *s)
+int idlepoll_sim_run(struct idlepoll_cpu *c,
+		     const uint64_t *idle_ns, size_t n,
+		     struct idlepoll_score *s)
 {
 	uint64_t h, now = 0;
 	size_t i;
@@ -68,9 +90,9 @@ IDLEPOLL_API int idlepoll_sim_run(struct idlepoll_cpu *c,
 	return 0;
 }
 
-IDLEPOLL_API int idlepoll_sim_oracle(uint64_t halt_cost_ns,
-				     const uint64_t *idle_ns, size_t n,
-				     struct idlepoll_score *s)
+int idlepoll_sim_oracle(uint64_t halt_cost_ns,
+			const uint64_t *idle_ns, size_t n,
+			struct idlepoll_score *s)
 {
 	size_t i;
 
@@ -90,10 +112,10 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-IDLEPOLL_API int idlepoll_sim_best_fixed(uint64_t halt_cost_ns,
-					 const uint64_t *idle_ns, size_t n,
-					 struct idlepoll_score *s,
-					 uint64_t *window_ns)
+int idlepoll_sim_best_fixed(uint64_t halt_cost_ns,
+			    const uint64_t *idle_ns, size_t n,
+			    struct idlepoll_score *s,
+			    uint64_t *window_ns)
 {
 	uint64_t *d, below = 0, best, best_w = 0;
 	size_t i;
