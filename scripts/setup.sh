@@ -9,6 +9,8 @@ EXITLESS_PACKAGES="meson ninja-build gcc pkg-config liburing-dev libnuma-dev che
 # itself is fetched by the test with `apt-get download`, not installed
 # (installing it runs update-initramfs two or three times for nothing).
 EXITLESS_PACKAGES="$EXITLESS_PACKAGES qemu-system-x86 linux-headers-amd64 busybox-static cpio make"
+# the protocol model (tests/model), the ABI baseline check (scripts/abi-check.sh)
+EXITLESS_PACKAGES="$EXITLESS_PACKAGES spin abigail-tools"
 
 exitless_missing_packages() {
 	missing=""

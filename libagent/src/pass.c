@@ -170,7 +170,10 @@ void agent_fire_due(struct agent *a)
 
 		AGENT_ADD(a, slot_reads, 1);
 		AGENT_ADD(a, fire_rereads, 1);
-		if (rc == 0 && snap.armed && snap.gen == s->gen) {
+		/* exactly the arm held: same generation and deadline (the
+		 * number alone comes back after 2^32 publishes, with another
+		 * deadline: a new arm, held again below) */
+		if (rc == 0 && snap.armed && snap.gen == s->gen && snap.recheck) {
 			fire(a, ar, s, now);
 			continue;
 		}

@@ -201,6 +201,51 @@ START_TEST(budget_never_abandons)
 }
 END_TEST
 
+/* The fire-time re-read must match the held arm exactly (generation and
+ * deadline; found by the model, variant BUG_FIRE_GEN_ONLY): a guest line
+ * that came back to the held generation number with a later deadline,
+ * not yet read by a pass (its pending bit not set, or not yet taken), is
+ * a new arm. 1.0 and the first 1.1 agent fired it at the old deadline:
+ * early. */
+START_TEST(fire_reread_checks_the_deadline)
+{
+	struct pvtimer_area *area = sim_area_ex(1, 0, 0, 0);
+	struct calls *c = calloc(1, sizeof(*c));
+	struct agent *ag = agent_for(area, 1, c, _i ? AGENT_MODE_ADAPTIVE
+						   : AGENT_MODE_DEDICATED);
+	const struct pvtimer_abi_header *h = pvtimer_area_mem(area);
+	struct pvtimer_abi_slot *sl = (struct pvtimer_abi_slot *)
+		((char *)pvtimer_area_mem(area) + h->slots_offset);
+	struct pvtimer_guest g;
+	uint64_t d1, d2, give_up;
+
+	ck_assert_int_eq(pvtimer_guest_init(&g, pvtimer_area_mem(area),
+					    pvtimer_area_bytes(area), 0, 0x40), 0);
+	ck_assert_int_eq(agent_start(ag), 0);
+	sim_sleep_ns(5000000);
+	d1 = sim_tsc() + sim_ns_to_tsc(150000000ull);
+	ck_assert_int_eq(sim_arm_pv(&g, d1), PVTIMER_GUEST_PV);
+	give_up = sim_tsc() + sim_ns_to_tsc(2000000000ull);
+	while (PVTIMER_STATUS_CODE(sim_status(area, 0)) != PVTIMER_STATUS_SEEN &&
+	       sim_tsc() < give_up)
+		sim_sleep_ns(100000);
+	ck_assert_uint_eq(PVTIMER_STATUS_CODE(sim_status(area, 0)),
+			  PVTIMER_STATUS_SEEN);
+	/* 2^32 publishes later (or a guest writing its own line): the same
+	 * generation number, a deadline 100 ms later, under the seqlock */
+	d2 = d1 + sim_ns_to_tsc(100000000ull);
+	__atomic_store_n(&sl->seq, sl->seq + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->deadline_tsc, d2, __ATOMIC_RELEASE);
+	__atomic_store_n(&sl->seq, sl->seq + 1, __ATOMIC_RELEASE);
+	wait_calls(c, 0, 1, 2000000000ull);
+	ck_assert_uint_eq(calls_of(c, 0), 1);
+	ck_assert_uint_ge(c->tsc[0], d2);
+	agent_destroy(ag);
+	pvtimer_area_destroy(area);
+	free(c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("agent-lost");
@@ -210,6 +255,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, stalled_host_fires_held_deadline, 0, 2);
 	tcase_add_loop_test(tc, reject_wakes_once, 0, 2);
 	tcase_add_loop_test(tc, budget_never_abandons, 0, 2);
+	tcase_add_loop_test(tc, fire_reread_checks_the_deadline, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
