@@ -207,8 +207,8 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < c.nslots; i++) {
 		struct one ones[12] = {
 			{ UINT32_MAX, 0, 0 },
-			{ AGENT_MODE_DEDICATED, 0, 0 },
-			{ AGENT_MODE_ADAPTIVE, 1000, 200 },
+			{ PVAGENT_MODE_DEDICATED, 0, 0 },
+			{ PVAGENT_MODE_ADAPTIVE, 1000, 200 },
 		};
 		uint32_t nones = 3, base = nres;
 
@@ -216,7 +216,7 @@ int main(int argc, char **argv)
 			if (c.sleep_sweep_us[k] && c.spin_sweep_us[k] &&
 			    (c.sleep_sweep_us[k] != 1000 || c.spin_sweep_us[k] != 200))
 				ones[nones++] = (struct one){
-					AGENT_MODE_ADAPTIVE, c.sleep_sweep_us[k],
+					PVAGENT_MODE_ADAPTIVE, c.sleep_sweep_us[k],
 					c.spin_sweep_us[k] };
 		for (uint32_t k = 0; k < nones && nres < 128; k++) {
 			if (run_config(&c, c.slots[i], &ones[k], &all[nres]))

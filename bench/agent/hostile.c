@@ -267,42 +267,42 @@ int hostile_bench(const struct cfg *c, uint32_t nhostile)
 	PVTIMER_AREA_OPTS(xo, .slot_count = nhostile, .margin_tsc = ns2tsc(2000),
 			  .max_horizon_tsc = ns2tsc(1000000000ull),
 			  .tsc_khz = (uint32_t)khz);
-	AGENT_OPTS(o, .mode = AGENT_MODE_DEDICATED);
+	PVAGENT_OPTS(o, .mode = PVAGENT_MODE_DEDICATED);
 	struct pvtimer_area *ha = NULL, *xa = NULL;
-	struct agent *ag = NULL;
+	struct pvagent *ag = NULL;
 	struct honest h = { .seed = 0x9e3779b97f4a7c15ull, .cpu = -1 };
 	struct hostile x = { .slots = nhostile, .cpu = -1 };
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 	struct phase pa[16], px[16];
 	double v[6][16];
 	uint32_t reps = c->reps < 3 ? 3 : c->reps;
 	uint64_t t0, t1;
 
 	if (c->pin && c->agent_cpu >= 0) {
-		o.cpu_policy = AGENT_CPU_FIXED;
+		o.cpu_policy = PVAGENT_CPU_FIXED;
 		o.cpu = c->agent_cpu;
 		h.cpu = x.cpu = c->vcpu_cpu;
 	}
 	h.late_ns = calloc(HONEST_SAMPLES, sizeof(*h.late_ns));
 	if (!h.late_ns || pvtimer_area_new(&ho, &ha) || pvtimer_area_new(&xo, &xa) ||
-	    agent_new(&o, &ag))
+	    pvagent_new(&o, &ag))
 		return 1;
 	x.mem = pvtimer_area_mem(xa);
-	agent_attach_area(ag, ha, NULL, NULL);
-	agent_attach_area(ag, xa, NULL, NULL);
+	pvagent_attach_area(ag, ha, NULL, NULL);
+	pvagent_attach_area(ag, xa, NULL, NULL);
 	{
-		struct agent_injector hi = { .kind = AGENT_INJ_CALLBACK,
+		struct pvagent_injector hi = { .kind = PVAGENT_INJ_CALLBACK,
 					     .fn = honest_fire, .ctx = &h };
-		struct agent_injector xi = { .kind = AGENT_INJ_CALLBACK,
+		struct pvagent_injector xi = { .kind = PVAGENT_INJ_CALLBACK,
 					     .fn = hostile_fire, .ctx = &x };
 
-		agent_bind_slot(ag, 0, 0, &hi);
+		pvagent_bind_slot(ag, 0, 0, &hi);
 		for (uint32_t i = 0; i < nhostile; i++)
-			agent_bind_slot(ag, 1, i, &xi);
+			pvagent_bind_slot(ag, 1, i, &xi);
 	}
 	pvtimer_guest_init(&h.g, pvtimer_area_mem(ha), pvtimer_area_bytes(ha), 0,
 			   0xec);
-	agent_start(ag);
+	pvagent_start(ag);
 	nap(20000000);
 	printf("hostile: honest slot (area 0) next to %u hostile slots (area 1), "
 	       "one dedicated agent on cpu %d, vCPU threads on cpu %d;\n"
@@ -327,8 +327,8 @@ int hostile_bench(const struct cfg *c, uint32_t nhostile)
 		v[5][r] = px[r].fallback;
 	}
 	t1 = mono_ns();
-	agent_get_stats(ag, &st);
-	agent_destroy(ag);
+	pvagent_get_stats(ag, &st);
+	pvagent_destroy(ag);
 	{
 		double a50 = med(v[0], reps), a99 = med(v[1], reps);
 		double x50 = med(v[2], reps), x99 = med(v[3], reps);

@@ -199,12 +199,12 @@ int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 			  .max_horizon_tsc = ns2tsc(1000000000ull),
 			  .tsc_khz = (uint32_t)khz);
 	int vcpu_cpu = c->vcpu_cpu;
-	AGENT_OPTS(o, .mode = mode, .max_sleep_ns = max_sleep_us * 1000,
+	PVAGENT_OPTS(o, .mode = mode, .max_sleep_ns = max_sleep_us * 1000,
 		   .spin_threshold_ns = spin_us * 1000);
 	struct pvtimer_area *area = NULL;
-	struct agent *ag = NULL;
+	struct pvagent *ag = NULL;
 	struct bslot *s;
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 	struct arun *runs;
 	pthread_t *th;
 	uint32_t g = c->guest_threads < n ? c->guest_threads : n;
@@ -213,42 +213,42 @@ int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 
 	/* Only a sleeping agent may be FIFO: a spinning one would be
 	 * throttled by the kernel's RT bandwidth limit (50 ms a second). */
-	if (c->fifo && mode == AGENT_MODE_ADAPTIVE) {
+	if (c->fifo && mode == PVAGENT_MODE_ADAPTIVE) {
 		o.sched_policy = SCHED_FIFO;
 		o.sched_priority = 1;
 	}
 	if (c->pin && c->agent_cpu >= 0) {
-		o.cpu_policy = AGENT_CPU_FIXED;
+		o.cpu_policy = PVAGENT_CPU_FIXED;
 		o.cpu = c->agent_cpu;
 	} else if (c->pin) {
-		o.cpu_policy = AGENT_CPU_PICK;
+		o.cpu_policy = PVAGENT_CPU_PICK;
 		o.vcpu_cpus = &vcpu_cpu;
 		o.vcpu_cpu_count = 1;
 	}
 	rc = pvtimer_area_new(&ao, &area);
 	if (rc)
 		return rc;
-	rc = agent_new(&o, &ag);
+	rc = pvagent_new(&o, &ag);
 	if (rc == -ENODEV) { /* one CPU: run unpinned */
-		o.cpu_policy = AGENT_CPU_ANY;
-		rc = agent_new(&o, &ag);
+		o.cpu_policy = PVAGENT_CPU_ANY;
+		rc = pvagent_new(&o, &ag);
 	}
 	if (rc)
 		return rc;
-	agent_attach_area(ag, area, NULL, NULL);
+	pvagent_attach_area(ag, area, NULL, NULL);
 	s = calloc(n, sizeof(*s));
 	runs = calloc(g, sizeof(*runs));
 	th = calloc(g, sizeof(*th));
 	for (uint32_t i = 0; i < n; i++) {
-		struct agent_injector inj = { .kind = AGENT_INJ_CALLBACK,
+		struct pvagent_injector inj = { .kind = PVAGENT_INJ_CALLBACK,
 					      .fn = on_fire, .ctx = s };
 
 		pvtimer_guest_init(&s[i].g, pvtimer_area_mem(area),
 				   pvtimer_area_bytes(area), i, 0xec);
-		agent_bind_slot(ag, 0, i, &inj);
+		pvagent_bind_slot(ag, 0, i, &inj);
 	}
 	nsamples = 0;
-	agent_start(ag);
+	pvagent_start(ag);
 	nap(20000000); /* first wake-up samples */
 	t0 = mono_ns();
 	for (uint32_t k = 0; k < g; k++) {
@@ -269,8 +269,8 @@ int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 			why[w] += runs[k].why[w];
 	}
 	t1 = mono_ns();
-	agent_get_stats(ag, &st);
-	agent_destroy(ag);
+	pvagent_get_stats(ag, &st);
+	pvagent_destroy(ag);
 	pvtimer_area_destroy(area);
 
 	if (getenv("AGENT_BENCH_DEBUG"))
@@ -288,9 +288,9 @@ int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 			(unsigned long long)st.scans);
 	*res = (struct result){
 		.impl = "agent",
-		.mode = mode == AGENT_MODE_DEDICATED ? "dedicated" : "adaptive",
-		.max_sleep_us = mode == AGENT_MODE_ADAPTIVE ? max_sleep_us : 0,
-		.spin_us = mode == AGENT_MODE_ADAPTIVE ? spin_us : 0,
+		.mode = mode == PVAGENT_MODE_DEDICATED ? "dedicated" : "adaptive",
+		.max_sleep_us = mode == PVAGENT_MODE_ADAPTIVE ? max_sleep_us : 0,
+		.spin_us = mode == PVAGENT_MODE_ADAPTIVE ? spin_us : 0,
 		.slots = n,
 		.timers = arms,
 	};

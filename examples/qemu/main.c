@@ -47,7 +47,7 @@ struct qa {
 	size_t mem_size;
 	int efd[PVTIMER_ABI_MAX_SLOTS];
 	struct pvtimer_area *area;
-	struct agent *agent;
+	struct pvagent *agent;
 	struct qa_calib calib;
 };
 
@@ -147,7 +147,7 @@ static void setup_signals(struct qa *q)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
-	/* before agent_new(): its threads inherit the mask */
+	/* before pvagent_new(): its threads inherit the mask */
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
 		die("sigmask", EINVAL);
 	q->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
@@ -166,27 +166,27 @@ static int next_signal(struct qa *q)
 
 static void start_agent(struct qa *q)
 {
-	struct agent_injector inj = { .kind = AGENT_INJ_IRQFD };
+	struct pvagent_injector inj = { .kind = PVAGENT_INJ_IRQFD };
 	struct pvtimer_tsc_map map;
 	int rc;
-	AGENT_OPTS(ao, .mode = q->o.dedicated ? AGENT_MODE_DEDICATED
-					      : AGENT_MODE_ADAPTIVE,
-		   .cpu_policy = q->o.cpu >= 0 ? AGENT_CPU_FIXED : AGENT_CPU_ANY,
+	PVAGENT_OPTS(ao, .mode = q->o.dedicated ? PVAGENT_MODE_DEDICATED
+					      : PVAGENT_MODE_ADAPTIVE,
+		   .cpu_policy = q->o.cpu >= 0 ? PVAGENT_CPU_FIXED : PVAGENT_CPU_ANY,
 		   .cpu = q->o.cpu);
 
 	/* same rate (TCG: the host TSC; KVM without TSC scaling), learnt
 	 * offset; khz only has to be equal on both sides here */
 	rc = pvtimer_tsc_map_init(&map, q->khz, q->khz, q->calib.offset);
 	if (!rc)
-		rc = agent_new(&ao, &q->agent);
+		rc = pvagent_new(&ao, &q->agent);
 	if (!rc)
-		rc = agent_attach_area(q->agent, q->area, &map, NULL);
+		rc = pvagent_attach_area(q->agent, q->area, &map, NULL);
 	for (uint32_t i = 0; !rc && i < q->o.vcpus; i++) {
 		inj.fd = q->efd[i]; /* MSI-X vector i, affine to guest CPU i */
-		rc = agent_bind_slot(q->agent, 0, i, &inj);
+		rc = pvagent_bind_slot(q->agent, 0, i, &inj);
 	}
 	if (!rc)
-		rc = agent_start(q->agent);
+		rc = pvagent_start(q->agent);
 	if (rc)
 		die("agent set-up", -rc);
 }
@@ -225,7 +225,7 @@ static void serve(struct qa *q)
 		}
 		/* QEMU never writes to the server: readable means it left */
 		if (p[1].revents && read(q->conn, buf, sizeof(buf)) <= 0) {
-			agent_stop(q->agent);
+			pvagent_stop(q->agent);
 			qa_print_stats(q->agent, q->area, &q->calib, "qemu-gone", q->o.json);
 			return;
 		}
@@ -242,7 +242,7 @@ static void serve(struct qa *q)
 			qa_print_stats(q->agent, q->area, &q->calib, "stats", q->o.json);
 		} else if (sig == SIGTERM || sig == SIGINT) {
 			/* hand back every held timer before going away */
-			agent_stop(q->agent);
+			pvagent_stop(q->agent);
 			qa_print_stats(q->agent, q->area, &q->calib, "exit", q->o.json);
 			return;
 		}
@@ -282,7 +282,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	start_agent(&q);
 	serve(&q);
-	agent_destroy(q.agent);
+	pvagent_destroy(q.agent);
 	pvtimer_area_destroy(q.area);
 	for (uint32_t i = 0; i < q.o.vcpus; i++)
 		close(q.efd[i]);

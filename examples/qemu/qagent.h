@@ -49,7 +49,7 @@ uint32_t qa_tsc_khz(void);
 /* stats.c */
 
 /** Print one line of stats (JSON with @p json, else text) for @p event. */
-void qa_print_stats(struct agent *agent, struct pvtimer_area *area,
+void qa_print_stats(struct pvagent *agent, struct pvtimer_area *area,
 		    const struct qa_calib *calib, const char *event, int json);
 
 #endif /* EXITLESS_QAGENT_H */

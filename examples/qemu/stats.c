@@ -4,13 +4,13 @@
 
 #include "qagent.h"
 
-void qa_print_stats(struct agent *agent, struct pvtimer_area *area,
+void qa_print_stats(struct pvagent *agent, struct pvtimer_area *area,
 		    const struct qa_calib *calib, const char *event, int json)
 {
-	struct agent_stats s = { .sz = sizeof(s) };
+	struct pvagent_stats s = { .sz = sizeof(s) };
 	struct pvtimer_area_stats a = { .sz = sizeof(a) };
 
-	if (agent_get_stats(agent, &s) != 0 ||
+	if (pvagent_get_stats(agent, &s) != 0 ||
 	    pvtimer_area_get_stats(area, &a) != 0)
 		return;
 	if (!json) {
@@ -21,8 +21,8 @@ void qa_print_stats(struct agent *agent, struct pvtimer_area *area,
 		       (unsigned long long)s.injections,
 		       (unsigned long long)s.handbacks,
 		       (unsigned long long)s.cancel_races,
-		       (unsigned long long)agent_stats_late_pct(&s, 50),
-		       (unsigned long long)agent_stats_late_pct(&s, 99),
+		       (unsigned long long)pvagent_stats_late_pct(&s, 50),
+		       (unsigned long long)pvagent_stats_late_pct(&s, 99),
 		       (long long)calib->offset,
 		       (unsigned long long)calib->error_tsc);
 		fflush(stdout);
@@ -55,8 +55,8 @@ void qa_print_stats(struct agent *agent, struct pvtimer_area *area,
 	       (unsigned long long)a.torn_reads, (unsigned long long)s.sleeps,
 	       (unsigned long long)s.wake_overshoot_max_ns,
 	       (unsigned long long)s.wake_bound_ns,
-	       (unsigned long long)agent_stats_late_pct(&s, 50),
-	       (unsigned long long)agent_stats_late_pct(&s, 99),
+	       (unsigned long long)pvagent_stats_late_pct(&s, 50),
+	       (unsigned long long)pvagent_stats_late_pct(&s, 99),
 	       (unsigned long long)s.cpu_ns, (unsigned long long)s.run_ns,
 	       (long long)calib->offset, (unsigned long long)calib->error_tsc,
 	       calib->samples, calib->rejected);

@@ -18,11 +18,11 @@
 
 void setup_agent(struct ctx *c)
 {
-	struct agent_injector inj = { .kind = AGENT_INJ_IRQFD };
+	struct pvagent_injector inj = { .kind = PVAGENT_INJ_IRQFD };
 	struct pvtimer_tsc_map map;
 	int rc;
-	AGENT_OPTS(ao, .mode = c->o.adaptive ? AGENT_MODE_ADAPTIVE :
-					       AGENT_MODE_DEDICATED);
+	PVAGENT_OPTS(ao, .mode = c->o.adaptive ? PVAGENT_MODE_ADAPTIVE :
+					       PVAGENT_MODE_DEDICATED);
 
 	if (c->o.fifo) {
 		/* a spinning agent preempted by other work breaks its
@@ -31,7 +31,7 @@ void setup_agent(struct ctx *c)
 		ao.sched_priority = 10;
 	}
 	if (c->o.agent_cpu >= 0) {
-		ao.cpu_policy = AGENT_CPU_FIXED;
+		ao.cpu_policy = PVAGENT_CPU_FIXED;
 		ao.cpu = c->o.agent_cpu;
 	}
 	if (!c->o.inject_msi) {
@@ -54,20 +54,20 @@ void setup_agent(struct ctx *c)
 	rc = pvtimer_tsc_map_init(&map, c->host_khz, c->tsc_khz,
 				  c->tsc_offset[0]);
 	if (!rc)
-		rc = agent_new(&ao, &c->agent);
+		rc = pvagent_new(&ao, &c->agent);
 	if (rc)
-		die("agent_new", -rc);
-	rc = agent_attach_area(c->agent, c->area, &map, NULL);
+		die("pvagent_new", -rc);
+	rc = pvagent_attach_area(c->agent, c->area, &map, NULL);
 	/* slot i belongs to vCPU i, whose APIC ID is i */
 	for (int i = 0; !rc && i < c->o.vcpus; i++) {
 		if (c->o.inject_msi) {
-			inj.kind = AGENT_INJ_MSI;
+			inj.kind = PVAGENT_INJ_MSI;
 			inj.fd = c->vmm.vm;
 			inj.msi_address = 0xfee00000u | ((uint32_t)i << 12);
 		} else {
 			inj.fd = c->efd[i];
 		}
-		rc = agent_bind_slot(c->agent, 0, (uint32_t)i, &inj);
+		rc = pvagent_bind_slot(c->agent, 0, (uint32_t)i, &inj);
 	}
 	if (rc)
 		die("agent set-up", -rc);
@@ -87,7 +87,7 @@ int agent_phase_begin(struct ctx *c)
 	if (widen)
 		sched_setaffinity(0, sizeof(allowed_set), &allowed_set);
 	alarm_mask(SIG_BLOCK);
-	rc = agent_start(c->agent);
+	rc = pvagent_start(c->agent);
 	alarm_mask(SIG_UNBLOCK);
 	if (widen)
 		sched_setaffinity(0, sizeof(mine), &mine);
@@ -102,11 +102,11 @@ int agent_phase_end(struct ctx *c, int rep)
 
 	if (!c->agent_running)
 		return 0;
-	c->agent_stats.sz = sizeof(c->agent_stats);
-	rc = agent_get_stats(c->agent, &c->agent_stats);
+	c->pvagent_stats.sz = sizeof(c->pvagent_stats);
+	rc = pvagent_get_stats(c->agent, &c->pvagent_stats);
 	if (!rc) {
-		c->agent_rep[rep] = c->agent_stats;
-		rc = agent_stop(c->agent);
+		c->agent_rep[rep] = c->pvagent_stats;
+		rc = pvagent_stop(c->agent);
 	}
 	c->agent_running = 0;
 	return rc;

@@ -95,7 +95,7 @@ struct ctx {
 	struct stats stats[VMM_VCPUS_MAX];
 	struct vcpu_ctx vc[VMM_VCPUS_MAX];
 	struct pvtimer_area *area;
-	struct agent *agent;
+	struct pvagent *agent;
 	struct vmm_mailbox *mb;
 	uint32_t tsc_khz, host_khz;
 	int64_t tsc_offset[VMM_VCPUS_MAX]; /* KVM_VCPU_TSC_OFFSET */
@@ -113,8 +113,8 @@ struct ctx {
 	uint64_t after[VMM_VCPUS_MAX][HP_MODES_MAX][VMM_CFG_COUNT][NSTATS];
 	int ran[HP_MODES_MAX][VMM_CFG_COUNT];
 	uint64_t hp_changes[HP_MODES_MAX][VMM_CFG_COUNT];
-	struct agent_stats agent_stats; /* cumulative, at the last stop */
-	struct agent_stats agent_rep[HP_MODES_MAX]; /* at each repetition's stop */
+	struct pvagent_stats pvagent_stats; /* cumulative, at the last stop */
+	struct pvagent_stats agent_rep[HP_MODES_MAX]; /* at each repetition's stop */
 	/* pingpong workload */
 	struct pp_phase pp[VMM_PP_SVC_MAX][VMM_PP_CFGS];
 	struct device *dev;

@@ -153,7 +153,7 @@ static int wants_smart(const struct ctx *c)
 int main(int argc, char **argv)
 {
 	static struct ctx c = { .efd = { -1, -1 }, .dev_efd = -1,
-				.agent_stats = { .cpu = -1 },
+				.pvagent_stats = { .cpu = -1 },
 				.lock = PTHREAD_MUTEX_INITIALIZER };
 	int rc, bad;
 
@@ -167,7 +167,7 @@ int main(int argc, char **argv)
 			    "histograms)", -rc);
 		/* pingpong: the host-poll-smart row reports the error */
 	}
-	alarm_mask(SIG_BLOCK); /* agent_new() and the device start threads */
+	alarm_mask(SIG_BLOCK); /* pvagent_new() and the device start threads */
 	if (c.o.workload == WORKLOAD_PINGPONG)
 		setup_pingpong(&c);
 	else
@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 	alarm(0);
 	hp_end(&c);
 	if (c.agent_running)
-		agent_stop(c.agent);
+		pvagent_stop(c.agent);
 	teardown_pingpong(&c);
 	rc = check_vcpus(&c);
 	if (rc)
@@ -193,7 +193,7 @@ int main(int argc, char **argv)
 		bad = report_timers(&c);
 
 	hp_destroy(&c);
-	agent_destroy(c.agent);
+	pvagent_destroy(c.agent);
 	if (c.dev_efd >= 0)
 		close(c.dev_efd);
 	teardown(&c);

@@ -12,7 +12,7 @@
 int write_metrics(struct ctx *c, const char *path)
 {
 	int nrep = c->o.nhp ? c->o.nhp : 1, n, rc = -1;
-	const struct agent_stats *st[HP_MODES_MAX];
+	const struct pvagent_stats *st[HP_MODES_MAX];
 	char lbuf[HP_MODES_MAX][64];
 	const char *labels[HP_MODES_MAX];
 	size_t k = 0;
@@ -37,11 +37,11 @@ int write_metrics(struct ctx *c, const char *path)
 			strerror(errno));
 		return -1;
 	}
-	n = agent_stats_format_prometheus(st, labels, k, NULL, 0);
+	n = pvagent_stats_format_prometheus(st, labels, k, NULL, 0);
 	if (n > 0)
 		text = malloc((size_t)n + 1);
 	if (text &&
-	    agent_stats_format_prometheus(st, labels, k, text, (size_t)n + 1) == n &&
+	    pvagent_stats_format_prometheus(st, labels, k, text, (size_t)n + 1) == n &&
 	    fputs(text, f) != EOF)
 		rc = 0;
 	free(text);

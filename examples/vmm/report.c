@@ -161,12 +161,12 @@ static double pct(uint64_t a, uint64_t b)
 }
 
 /* The agent's counters are cumulative over its runs: one repetition's. */
-static struct agent_stats agent_delta(const struct ctx *c, int rep)
+static struct pvagent_stats agent_delta(const struct ctx *c, int rep)
 {
-	struct agent_stats a = c->agent_rep[rep];
+	struct pvagent_stats a = c->agent_rep[rep];
 
 	if (rep > 0) {
-		const struct agent_stats *b = &c->agent_rep[rep - 1];
+		const struct pvagent_stats *b = &c->agent_rep[rep - 1];
 
 		a.fires -= b->fires;
 		a.injections -= b->injections;
@@ -196,7 +196,7 @@ void print_table(struct ctx *c, struct result *r, int have[2], int rep)
 	printf("  exitless: agent %s%s %s, inject %s, idlepoll %s "
 	       "(H %" PRIu64 " us)\n",
 	       c->o.adaptive ? "adaptive" : "dedicated",
-	       c->agent_stats.sched_applied && c->o.fifo ? " SCHED_FIFO" : "",
+	       c->pvagent_stats.sched_applied && c->o.fifo ? " SCHED_FIFO" : "",
 	       cpus,
 	       c->o.inject_msi ? "KVM_SIGNAL_MSI" : "irqfd",
 	       idlepoll_policy_name(c->o.idle_policy),
@@ -244,7 +244,7 @@ void print_table(struct ctx *c, struct result *r, int have[2], int rep)
 		printf(", lateness max %" PRIu64 " us\n", r[i].max_ns / 1000);
 	}
 	if (have[VMM_CFG_EXITLESS]) {
-		struct agent_stats a = agent_delta(c, rep);
+		struct pvagent_stats a = agent_delta(c, rep);
 
 		printf("  agent: fires %" PRIu64 ", injections %" PRIu64
 		       ", inject errors %" PRIu64 ", promises late %" PRIu64
@@ -306,7 +306,7 @@ static void json_config(struct ctx *c, const struct result *r, int rep,
 		       reason_names[j], r->k.reasons[j]);
 	printf("}");
 	if (i == VMM_CFG_EXITLESS) {
-		struct agent_stats a = agent_delta(c, rep);
+		struct pvagent_stats a = agent_delta(c, rep);
 
 		printf(", \"agent\": {\"fires\": %" PRIu64 ", \"injections\": %"
 		       PRIu64 ", \"inject_errors\": %" PRIu64
@@ -341,8 +341,8 @@ void print_json_configs(struct ctx *c, struct result r[][VMM_CFG_COUNT],
 		printf(", \"agent\": {\"fires\": %" PRIu64
 		       ", \"injections\": %" PRIu64 ", \"inject_errors\": %" PRIu64
 		       ", \"promises_late\": %" PRIu64 "}",
-		       c->agent_stats.fires, c->agent_stats.injections,
-		       c->agent_stats.inject_errors,
-		       c->agent_stats.promises_late);
+		       c->pvagent_stats.fires, c->pvagent_stats.injections,
+		       c->pvagent_stats.inject_errors,
+		       c->pvagent_stats.promises_late);
 	printf("}\n");
 }

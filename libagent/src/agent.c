@@ -25,9 +25,9 @@
  * struct (tail padding included) must be zero, so that a later field placed
  * there is never read from an older caller's garbage (libbpf's rule). */
 #define OPTS_KNOWN_END \
-	(offsetof(struct agent_opts, tsc_khz) + sizeof(uint32_t))
+	(offsetof(struct pvagent_opts, tsc_khz) + sizeof(uint32_t))
 
-static int copy_opts(struct agent_opts *dst, const struct agent_opts *src)
+static int copy_opts(struct pvagent_opts *dst, const struct pvagent_opts *src)
 {
 	size_t n;
 
@@ -47,9 +47,9 @@ static int copy_opts(struct agent_opts *dst, const struct agent_opts *src)
 	return 0;
 }
 
-static int check_opts(struct agent_opts *o)
+static int check_opts(struct pvagent_opts *o)
 {
-	if (o->mode > AGENT_MODE_ADAPTIVE || o->cpu_policy > AGENT_CPU_PICK ||
+	if (o->mode > PVAGENT_MODE_ADAPTIVE || o->cpu_policy > PVAGENT_CPU_PICK ||
 	    (o->vcpu_cpu_count && !o->vcpu_cpus))
 		return -EINVAL;
 	if (o->sched_policy != SCHED_OTHER && o->sched_policy != SCHED_FIFO &&
@@ -71,24 +71,24 @@ static int check_opts(struct agent_opts *o)
 	return 0;
 }
 
-static int choose_cpu(struct agent *a)
+static int choose_cpu(struct pvagent *a)
 {
 	switch (a->opts.cpu_policy) {
-	case AGENT_CPU_FIXED:
+	case PVAGENT_CPU_FIXED:
 		if (a->opts.cpu < 0 || a->opts.cpu >= CPU_SETSIZE ||
 		    a->opts.cpu >= get_nprocs_conf())
 			return -ERANGE;
 		return a->opts.cpu;
-	case AGENT_CPU_PICK:
-		return agent_pick_cpu(a->vcpu_cpus, a->opts.vcpu_cpu_count);
+	case PVAGENT_CPU_PICK:
+		return pvagent_pick_cpu(a->vcpu_cpus, a->opts.vcpu_cpu_count);
 	default:
 		return -1;
 	}
 }
 
-int agent_new(const struct agent_opts *opts, struct agent **out)
+int pvagent_new(const struct pvagent_opts *opts, struct pvagent **out)
 {
-	struct agent *a;
+	struct pvagent *a;
 	int rc;
 
 	if (!out)
@@ -113,7 +113,7 @@ int agent_new(const struct agent_opts *opts, struct agent **out)
 	}
 	a->opts.vcpu_cpus = NULL; /* the copy above is what we keep */
 	a->cpu = choose_cpu(a);
-	if (a->opts.cpu_policy != AGENT_CPU_ANY && a->cpu < 0) {
+	if (a->opts.cpu_policy != PVAGENT_CPU_ANY && a->cpu < 0) {
 		rc = a->cpu;
 		goto fail;
 	}
@@ -131,9 +131,9 @@ int agent_new(const struct agent_opts *opts, struct agent **out)
 	/* io_uring only where it is cheaper: measured, unless told */
 	if (!a->opts.uring_min_batch)
 		a->opts.uring_min_batch = a->uring ? agent_uring_calibrate(a->uring)
-						   : AGENT_URING_NEVER;
+						   : PVAGENT_URING_NEVER;
 	a->st.uring_min_batch = a->uring ? a->opts.uring_min_batch
-					 : AGENT_URING_NEVER;
+					 : PVAGENT_URING_NEVER;
 	a->spin_thr_tsc = agent_ns_to_tsc(a->opts.spin_threshold_ns);
 	a->max_sleep_tsc = agent_ns_to_tsc(a->opts.max_sleep_ns);
 	a->park_slack_tsc = a->spin_thr_tsc;
@@ -159,7 +159,7 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void exec_cmd(struct agent *a, struct agent_cmd *c)
+static void exec_cmd(struct pvagent *a, struct agent_cmd *c)
 {
 	c->result = 0;
 	switch (c->kind) {
@@ -188,7 +188,7 @@ static void exec_cmd(struct agent *a, struct agent_cmd *c)
 	}
 }
 
-void agent_engine_take_cmd(struct agent *a)
+void agent_engine_take_cmd(struct pvagent *a)
 {
 	pthread_mutex_lock(&a->cmd_mu);
 	if (__atomic_load_n(&a->cmd_pending, __ATOMIC_RELAXED)) {
@@ -201,7 +201,7 @@ void agent_engine_take_cmd(struct agent *a)
 }
 
 /* Called with a->lock held. Runs @c on the thread, or here when stopped. */
-static int run_cmd(struct agent *a, struct agent_cmd *c)
+static int run_cmd(struct pvagent *a, struct agent_cmd *c)
 {
 	uint64_t one = 1;
 	int rc;
@@ -225,7 +225,7 @@ static int run_cmd(struct agent *a, struct agent_cmd *c)
 	return rc;
 }
 
-static int stop_locked(struct agent *a)
+static int stop_locked(struct pvagent *a)
 {
 	struct agent_cmd c = { .kind = AGENT_CMD_STOP };
 
@@ -238,7 +238,7 @@ static int stop_locked(struct agent *a)
 	return 0;
 }
 
-void agent_destroy(struct agent *a)
+void pvagent_destroy(struct pvagent *a)
 {
 	if (!a)
 		return;
@@ -264,7 +264,7 @@ void agent_destroy(struct agent *a)
 	free(a);
 }
 
-static int attach_locked(struct agent *a, struct pvtimer_area *pa,
+static int attach_locked(struct pvagent *a, struct pvtimer_area *pa,
 			 const struct pvtimer_tsc_map *map, uint32_t *area_id)
 {
 	struct agent_area *areas, *ar;
@@ -303,7 +303,7 @@ static int attach_locked(struct agent *a, struct pvtimer_area *pa,
 	return 0;
 }
 
-int agent_attach_area(struct agent *a, struct pvtimer_area *pa,
+int pvagent_attach_area(struct pvagent *a, struct pvtimer_area *pa,
 		      const struct pvtimer_tsc_map *map, uint32_t *area_id)
 {
 	int rc;
@@ -316,7 +316,7 @@ int agent_attach_area(struct agent *a, struct pvtimer_area *pa,
 	return rc;
 }
 
-static int check_slot(struct agent *a, uint32_t area, uint32_t slot)
+static int check_slot(struct pvagent *a, uint32_t area, uint32_t slot)
 {
 	if (area >= a->nareas)
 		return -ENOENT;
@@ -324,7 +324,7 @@ static int check_slot(struct agent *a, uint32_t area, uint32_t slot)
 }
 
 /* A command about one slot, checked against the attached areas. */
-static int slot_cmd(struct agent *a, struct agent_cmd *c)
+static int slot_cmd(struct pvagent *a, struct agent_cmd *c)
 {
 	int rc;
 
@@ -337,8 +337,8 @@ static int slot_cmd(struct agent *a, struct agent_cmd *c)
 	return rc;
 }
 
-int agent_bind_slot(struct agent *a, uint32_t area, uint32_t slot,
-		    const struct agent_injector *inj)
+int pvagent_bind_slot(struct pvagent *a, uint32_t area, uint32_t slot,
+		    const struct pvagent_injector *inj)
 {
 	struct agent_cmd c = { .kind = AGENT_CMD_BIND, .area = area,
 			       .slot = slot };
@@ -353,7 +353,7 @@ int agent_bind_slot(struct agent *a, uint32_t area, uint32_t slot,
 	return slot_cmd(a, &c);
 }
 
-int agent_detach_slot(struct agent *a, uint32_t area, uint32_t slot)
+int pvagent_detach_slot(struct pvagent *a, uint32_t area, uint32_t slot)
 {
 	struct agent_cmd c = { .kind = AGENT_CMD_DETACH, .area = area,
 			       .slot = slot };
@@ -362,7 +362,7 @@ int agent_detach_slot(struct agent *a, uint32_t area, uint32_t slot)
 }
 
 /* Everything the engine may need per pass is allocated before it runs. */
-static int prepare(struct agent *a)
+static int prepare(struct pvagent *a)
 {
 	uint32_t total = 0;
 	void *p;
@@ -398,7 +398,7 @@ static int prepare(struct agent *a)
 /* The agent thread is created with every signal blocked (it inherits the
  * mask): a VMM's own signals, such as the one that kicks vCPU threads out
  * of KVM_RUN, must never be delivered to it. */
-static int create_quiet_thread(struct agent *a, pthread_attr_t *attr)
+static int create_quiet_thread(struct pvagent *a, pthread_attr_t *attr)
 {
 	sigset_t all, old;
 	int rc;
@@ -412,7 +412,7 @@ static int create_quiet_thread(struct agent *a, pthread_attr_t *attr)
 	return rc;
 }
 
-static int spawn(struct agent *a)
+static int spawn(struct pvagent *a)
 {
 	pthread_attr_t attr;
 	int rc;
@@ -438,7 +438,7 @@ static int spawn(struct agent *a)
 	return rc;
 }
 
-int agent_start(struct agent *a)
+int pvagent_start(struct pvagent *a)
 {
 	int rc;
 
@@ -465,7 +465,7 @@ int agent_start(struct agent *a)
 	return rc;
 }
 
-int agent_stop(struct agent *a)
+int pvagent_stop(struct pvagent *a)
 {
 	int rc;
 
@@ -478,7 +478,7 @@ int agent_stop(struct agent *a)
 }
 
 /* Pause or resume a running agent. */
-static int transition(struct agent *a, enum agent_cmd_kind kind)
+static int transition(struct pvagent *a, enum agent_cmd_kind kind)
 {
 	struct agent_cmd c = { .kind = kind };
 	bool pause = kind == AGENT_CMD_PAUSE;
@@ -499,12 +499,12 @@ static int transition(struct agent *a, enum agent_cmd_kind kind)
 	return rc;
 }
 
-int agent_pause(struct agent *a)
+int pvagent_pause(struct pvagent *a)
 {
 	return transition(a, AGENT_CMD_PAUSE);
 }
 
-int agent_resume(struct agent *a)
+int pvagent_resume(struct pvagent *a)
 {
 	return transition(a, AGENT_CMD_RESUME);
 }

@@ -6,7 +6,7 @@
 
 #include "internal.h"
 
-/* Process-wide: set by the first agent_new() given a rate, else measured
+/* Process-wide: set by the first pvagent_new() given a rate, else measured
  * once. Read relaxed (a word written before any thread uses it). */
 static uint64_t tsc_khz;
 static pthread_once_t tsc_once = PTHREAD_ONCE_INIT;
@@ -80,5 +80,5 @@ uint32_t agent_log2_bucket(uint64_t ns)
 {
 	uint32_t b = ns > 1 ? 63u - (uint32_t)__builtin_clzll(ns) : 0;
 
-	return b < AGENT_LAT_BUCKETS ? b : AGENT_LAT_BUCKETS - 1;
+	return b < PVAGENT_LAT_BUCKETS ? b : PVAGENT_LAT_BUCKETS - 1;
 }

@@ -66,7 +66,7 @@ static void process_cpus(cpu_set_t *set)
 		CPU_SET(cpu, set);
 }
 
-int agent_pick_cpu(const int *vcpu_cpus, uint32_t count)
+int pvagent_pick_cpu(const int *vcpu_cpus, uint32_t count)
 {
 	cpu_set_t allowed;
 	int node = -1, cpu;
@@ -85,7 +85,7 @@ int agent_pick_cpu(const int *vcpu_cpus, uint32_t count)
 
 /* A thread created by a pinned or SCHED_FIFO caller inherits both
  * (KVM-HERE.md): set them explicitly in the attributes. */
-int agent_thread_attr(struct agent *a, pthread_attr_t *attr, bool sched)
+int agent_thread_attr(struct pvagent *a, pthread_attr_t *attr, bool sched)
 {
 	int rc = pthread_attr_init(attr);
 

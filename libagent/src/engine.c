@@ -23,7 +23,7 @@ static uint64_t to_guest(const struct agent_area *ar, uint64_t host)
 	return pvtimer_tsc_to_guest(&ar->map, host);
 }
 
-static void handback(struct agent *a, struct agent_slot *s, uint32_t gen)
+static void handback(struct pvagent *a, struct agent_slot *s, uint32_t gen)
 {
 	pvtimer_host_handback(a->areas[s->area].pa, s->index, gen);
 	agent_slot_drop(a, s);
@@ -31,7 +31,7 @@ static void handback(struct agent *a, struct agent_slot *s, uint32_t gen)
 	AGENT_ADD(a, handbacks, 1);
 }
 
-static void publish(struct agent *a, uint64_t promise, uint64_t now)
+static void publish(struct pvagent *a, uint64_t promise, uint64_t now)
 {
 	for (uint32_t k = 0; k < a->nareas; k++)
 		pvtimer_host_publish(a->areas[k].pa,
@@ -40,7 +40,7 @@ static void publish(struct agent *a, uint64_t promise, uint64_t now)
 	a->promised_host = promise;
 }
 
-static uint64_t iter_bound(struct agent *a)
+static uint64_t iter_bound(struct pvagent *a)
 {
 	uint64_t m = a->iter_max_cur > a->iter_max_prev ? a->iter_max_cur
 							 : a->iter_max_prev;
@@ -50,7 +50,7 @@ static uint64_t iter_bound(struct agent *a)
 	return m < a->bound_cap_tsc ? m : a->bound_cap_tsc;
 }
 
-static void note_iter(struct agent *a, uint64_t t)
+static void note_iter(struct pvagent *a, uint64_t t)
 {
 	if (t > a->iter_max_cur)
 		a->iter_max_cur = t;
@@ -65,7 +65,7 @@ static void note_iter(struct agent *a, uint64_t t)
 /* The promise added to a sleep: the floor, or the upper edge of the log2
  * bucket holding the p99.9 overshoot seen so far (up to 2x slack), or twice
  * the worst overshoot while samples are few. */
-static uint64_t wake_bound(struct agent *a)
+static uint64_t wake_bound(struct pvagent *a)
 {
 	uint64_t floor = a->opts.wake_bound_ns, ns = 0;
 
@@ -75,7 +75,7 @@ static uint64_t wake_bound(struct agent *a)
 	} else {
 		uint64_t need = a->wake_samples - a->wake_samples / 1000, seen = 0;
 
-		for (uint32_t b = 0; b < AGENT_LAT_BUCKETS; b++) {
+		for (uint32_t b = 0; b < PVAGENT_LAT_BUCKETS; b++) {
 			seen += a->wake_hist[b];
 			if (seen >= need) {
 				ns = 2ull << b;
@@ -90,7 +90,7 @@ static uint64_t wake_bound(struct agent *a)
 	return agent_ns_to_tsc(ns);
 }
 
-static void note_wake(struct agent *a, uint64_t over_tsc)
+static void note_wake(struct pvagent *a, uint64_t over_tsc)
 {
 	uint64_t ns = agent_tsc_to_ns(over_tsc);
 
@@ -99,7 +99,7 @@ static void note_wake(struct agent *a, uint64_t over_tsc)
 	 * should not widen every promise for ever */
 	if (++a->wake_samples >= WAKE_WINDOW) {
 		a->wake_samples = 0;
-		for (uint32_t b = 0; b < AGENT_LAT_BUCKETS; b++) {
+		for (uint32_t b = 0; b < PVAGENT_LAT_BUCKETS; b++) {
 			a->wake_hist[b] /= 2;
 			a->wake_samples += a->wake_hist[b];
 		}
@@ -109,7 +109,7 @@ static void note_wake(struct agent *a, uint64_t over_tsc)
 	AGENT_SET(a, wake_bound_ns, agent_tsc_to_ns(wake_bound(a)));
 }
 
-static void agent_drain_ctl(struct agent *a)
+static void agent_drain_ctl(struct pvagent *a)
 {
 	uint64_t v;
 
@@ -118,7 +118,7 @@ static void agent_drain_ctl(struct agent *a)
 		return;
 }
 
-static void sleep_until(struct agent *a, uint64_t wake)
+static void sleep_until(struct pvagent *a, uint64_t wake)
 {
 	uint64_t t = agent_tsc(), ns;
 	struct timespec ts;
@@ -144,12 +144,12 @@ static void sleep_until(struct agent *a, uint64_t wake)
 /* When to wake if sleeping now is allowed, or 0 to spin. Bits left by
  * the read budget mean another pass now; a parked slot's bits only a wake
  * at the end of its parking (no spin before it: it needs no precision). */
-static uint64_t wake_time(struct agent *a, uint64_t now)
+static uint64_t wake_time(struct pvagent *a, uint64_t now)
 {
 	struct agent_slot *top = agent_heap_top(&a->heap);
 	uint64_t wake = now + a->max_sleep_tsc;
 
-	if (a->opts.mode != AGENT_MODE_ADAPTIVE || a->todo_left)
+	if (a->opts.mode != PVAGENT_MODE_ADAPTIVE || a->todo_left)
 		return 0;
 	if (a->parked_min) {
 		if (a->parked_min <= now)
@@ -166,7 +166,7 @@ static uint64_t wake_time(struct agent *a, uint64_t now)
 	return wake;
 }
 
-static void iterate(struct agent *a)
+static void iterate(struct pvagent *a)
 {
 	uint64_t now = agent_tsc(), wake, end;
 
@@ -193,7 +193,7 @@ static void iterate(struct agent *a)
 		sleep_until(a, wake);
 }
 
-void agent_engine_activate(struct agent *a)
+void agent_engine_activate(struct pvagent *a)
 {
 	uint64_t now = agent_tsc(), promise = now + iter_bound(a);
 
@@ -206,7 +206,7 @@ void agent_engine_activate(struct agent *a)
 
 /* Stop or pause: no promise from here on; one more pass catches arms made
  * before the guests could see it; what is not due yet goes back. */
-void agent_engine_quiesce(struct agent *a)
+void agent_engine_quiesce(struct pvagent *a)
 {
 	struct agent_slot *s;
 
@@ -220,8 +220,8 @@ void agent_engine_quiesce(struct agent *a)
 	agent_flush_shots(a);
 }
 
-void agent_engine_bind(struct agent *a, uint32_t area, uint32_t slot,
-		       const struct agent_injector *inj)
+void agent_engine_bind(struct pvagent *a, uint32_t area, uint32_t slot,
+		       const struct pvagent_injector *inj)
 {
 	struct agent_area *ar = &a->areas[area];
 
@@ -237,7 +237,7 @@ void agent_engine_bind(struct agent *a, uint32_t area, uint32_t slot,
  * a seq_cst RMW, then read it (spec §5): whatever generation its guest
  * may believe held (ours, or one armed before it saw NEVER) goes back. A
  * generation already fired reads as not armed. */
-void agent_engine_detach(struct agent *a, uint32_t area, uint32_t slot,
+void agent_engine_detach(struct pvagent *a, uint32_t area, uint32_t slot,
 			 bool live)
 {
 	struct agent_area *ar = &a->areas[area];
@@ -271,7 +271,7 @@ void agent_engine_detach(struct agent *a, uint32_t area, uint32_t slot,
 
 void *agent_engine_main(void *arg)
 {
-	struct agent *a = arg;
+	struct pvagent *a = arg;
 	struct timespec ts;
 
 	/* the default 50 us slack would be added to every sleep */

@@ -13,17 +13,17 @@
 
 /* A blocking eventfd's io_uring write goes to a kernel worker: it does not
  * complete inline and would make the submission wait. Those go by write(). */
-uint8_t agent_injector_ring_ok(const struct agent_injector *inj)
+uint8_t agent_injector_ring_ok(const struct pvagent_injector *inj)
 {
 	int fl;
 
-	if (inj->kind != AGENT_INJ_IRQFD)
+	if (inj->kind != PVAGENT_INJ_IRQFD)
 		return 0;
 	fl = fcntl(inj->fd, F_GETFL);
 	return fl >= 0 && (fl & O_NONBLOCK);
 }
 
-int agent_injector_check(const struct agent_injector *inj)
+int agent_injector_check(const struct pvagent_injector *inj)
 {
 	if (!inj)
 		return -EINVAL;
@@ -31,17 +31,17 @@ int agent_injector_check(const struct agent_injector *inj)
 		if (inj->reserved[i])
 			return -EINVAL; /* a field this version does not know */
 	switch (inj->kind) {
-	case AGENT_INJ_IRQFD:
-	case AGENT_INJ_MSI:
+	case PVAGENT_INJ_IRQFD:
+	case PVAGENT_INJ_MSI:
 		return inj->fd >= 0 ? 0 : -EINVAL;
-	case AGENT_INJ_CALLBACK:
+	case PVAGENT_INJ_CALLBACK:
 		return inj->fn ? 0 : -EINVAL;
 	default:
 		return -EINVAL;
 	}
 }
 
-void agent_queue_shot(struct agent *a, const struct agent_slot *s,
+void agent_queue_shot(struct pvagent *a, const struct agent_slot *s,
 		      uint8_t vector)
 {
 	/* shots_cap covers every slot and a slot is shot at most once per
@@ -63,7 +63,7 @@ static int write_one(int fd)
 	return write(fd, &one, sizeof(one)) == (ssize_t)sizeof(one) ? 0 : -errno;
 }
 
-static int signal_msi(const struct agent_injector *inj, uint8_t vector)
+static int signal_msi(const struct pvagent_injector *inj, uint8_t vector)
 {
 	struct kvm_msi msi = {
 		.address_lo = (uint32_t)inj->msi_address,
@@ -84,9 +84,9 @@ static int signal_msi(const struct agent_injector *inj, uint8_t vector)
 static int shoot(const struct agent_shot *sh)
 {
 	switch (sh->inj->kind) {
-	case AGENT_INJ_IRQFD:
+	case PVAGENT_INJ_IRQFD:
 		return write_one(sh->inj->fd);
-	case AGENT_INJ_MSI:
+	case PVAGENT_INJ_MSI:
 		return signal_msi(sh->inj, sh->vector);
 	default:
 		return sh->inj->fn(sh->inj->ctx, sh->area, sh->slot, sh->vector);
@@ -98,12 +98,12 @@ static int shoot(const struct agent_shot *sh)
  * not handle (a short submission, a ring that failed) go by write(); a
  * ring that failed is retired first, so nothing it still holds can be
  * sent twice. Marks the irqfd shots it sent in @sent. */
-static void flush_uring(struct agent *a, uint8_t *sent)
+static void flush_uring(struct pvagent *a, uint8_t *sent)
 {
 	uint32_t n = 0, min = a->opts.uring_min_batch, k = 0;
 	struct agent_uring_res res;
 
-	if (!a->uring || min == AGENT_URING_NEVER)
+	if (!a->uring || min == PVAGENT_URING_NEVER)
 		return;
 	for (uint32_t i = 0; i < a->nshots; i++)
 		if (a->shots[i].ring_ok)
@@ -114,7 +114,7 @@ static void flush_uring(struct agent *a, uint8_t *sent)
 	if (res.error) {
 		agent_uring_destroy(a->uring);
 		a->uring = NULL;
-		AGENT_SET(a, uring_min_batch, AGENT_URING_NEVER);
+		AGENT_SET(a, uring_min_batch, PVAGENT_URING_NEVER);
 	}
 	if (!res.handled)
 		return;
@@ -130,7 +130,7 @@ static void flush_uring(struct agent *a, uint8_t *sent)
 		}
 }
 
-void agent_flush_shots(struct agent *a)
+void agent_flush_shots(struct pvagent *a)
 {
 	if (!a->nshots)
 		return;

@@ -21,7 +21,7 @@
 #define AGENT_PARK_NONE UINT32_MAX
 
 struct agent_slot {
-	struct agent_injector inj;
+	struct pvagent_injector inj;
 	uint64_t deadline_host; /* heap key: held deadline, host TSC, or the
 				 * time it was read if that was later */
 	uint64_t due_host;      /* max(deadline, first read): for lateness */
@@ -74,7 +74,7 @@ static inline struct agent_slot *agent_heap_top(const struct agent_heap *h)
 
 /* One injection queued in a pass; flushed together (inject.c). */
 struct agent_shot {
-	const struct agent_injector *inj;
+	const struct pvagent_injector *inj;
 	uint32_t area;
 	uint32_t slot;
 	uint8_t vector;
@@ -100,7 +100,7 @@ void agent_uring_write_ones(struct agent_uring *r, const int *fds, uint32_t n,
 			    struct agent_uring_res *res);
 /* The smallest batch (2..32) for which one submission costs less per shot
  * than write() on this machine, measured on private eventfds (~1 ms), or
- * AGENT_URING_NEVER. */
+ * PVAGENT_URING_NEVER. */
 uint32_t agent_uring_calibrate(struct agent_uring *r);
 
 /* TSC clock (clock.c): calibrated once per process. */
@@ -126,14 +126,14 @@ struct agent_cmd {
 	enum agent_cmd_kind kind;
 	uint32_t area;
 	uint32_t slot;
-	struct agent_injector inj;
+	struct pvagent_injector inj;
 	bool live; /* the thread is servicing (not stopped, not paused) */
 	int result;
 	bool done;
 };
 
-struct agent {
-	struct agent_opts opts;
+struct pvagent {
+	struct pvagent_opts opts;
 	int *vcpu_cpus;
 	int cpu; /* pinned CPU or -1 */
 
@@ -174,12 +174,12 @@ struct agent {
 	uint64_t max_sleep_tsc;
 	uint64_t iter_max_cur, iter_max_prev; /* tsc, two windows */
 	uint32_t iter_count;
-	uint64_t wake_hist[AGENT_LAT_BUCKETS];
+	uint64_t wake_hist[PVAGENT_LAT_BUCKETS];
 	uint64_t wake_samples;
 
 	/* Counters: written by the engine with relaxed atomics, read by
-	 * agent_get_stats() from any thread. */
-	struct agent_stats st;
+	 * pvagent_get_stats() from any thread. */
+	struct pvagent_stats st;
 	uint64_t cpu_acc_ns; /* CPU of finished threads */
 	uint64_t run_acc_ns;
 	uint64_t run_start_ns;
@@ -191,38 +191,38 @@ struct agent {
 	__atomic_store_n(&(a)->st.field, (v), __ATOMIC_RELAXED)
 
 /* pass.c */
-void agent_pending_pass(struct agent *a, bool all);
-void agent_fire_due(struct agent *a);
-void agent_slot_drop(struct agent *a, struct agent_slot *s);
+void agent_pending_pass(struct pvagent *a, bool all);
+void agent_fire_due(struct pvagent *a);
+void agent_slot_drop(struct pvagent *a, struct agent_slot *s);
 void agent_todo_set(struct agent_area *ar, uint32_t i);
 
 /* park.c */
-void agent_park_init(struct agent *a);
-void agent_behave(struct agent *a, struct agent_area *ar, struct agent_slot *s);
-void agent_misbehave(struct agent *a, struct agent_area *ar,
+void agent_park_init(struct pvagent *a);
+void agent_behave(struct pvagent *a, struct agent_area *ar, struct agent_slot *s);
+void agent_misbehave(struct pvagent *a, struct agent_area *ar,
 		     struct agent_slot *s, uint64_t now);
-void agent_unpark_due(struct agent *a, bool all);
-void agent_slot_reset(struct agent *a, struct agent_slot *s);
+void agent_unpark_due(struct pvagent *a, bool all);
+void agent_slot_reset(struct pvagent *a, struct agent_slot *s);
 
 /* engine.c */
 void *agent_engine_main(void *arg);
-void agent_engine_bind(struct agent *a, uint32_t area, uint32_t slot,
-		       const struct agent_injector *inj);
-void agent_engine_detach(struct agent *a, uint32_t area, uint32_t slot,
+void agent_engine_bind(struct pvagent *a, uint32_t area, uint32_t slot,
+		       const struct pvagent_injector *inj);
+void agent_engine_detach(struct pvagent *a, uint32_t area, uint32_t slot,
 			 bool live);
-void agent_engine_activate(struct agent *a);
-void agent_engine_quiesce(struct agent *a);
+void agent_engine_activate(struct pvagent *a);
+void agent_engine_quiesce(struct pvagent *a);
 /* agent.c: run the posted command on the agent thread */
-void agent_engine_take_cmd(struct agent *a);
+void agent_engine_take_cmd(struct pvagent *a);
 
 /* inject.c */
-int agent_injector_check(const struct agent_injector *inj);
-uint8_t agent_injector_ring_ok(const struct agent_injector *inj);
-void agent_queue_shot(struct agent *a, const struct agent_slot *s,
+int agent_injector_check(const struct pvagent_injector *inj);
+uint8_t agent_injector_ring_ok(const struct pvagent_injector *inj);
+void agent_queue_shot(struct pvagent *a, const struct agent_slot *s,
 		      uint8_t vector);
-void agent_flush_shots(struct agent *a);
+void agent_flush_shots(struct pvagent *a);
 
 /* cpu.c */
-int agent_thread_attr(struct agent *a, pthread_attr_t *attr, bool sched);
+int agent_thread_attr(struct pvagent *a, pthread_attr_t *attr, bool sched);
 
 #endif

@@ -24,13 +24,13 @@
 #define BACKOFF_BASE_NS 10000ull
 #define BACKOFF_MAX_NS 10000000ull
 
-void agent_park_init(struct agent *a)
+void agent_park_init(struct pvagent *a)
 {
 	a->backoff_base_tsc = agent_ns_to_tsc(BACKOFF_BASE_NS);
 	a->backoff_max_tsc = agent_ns_to_tsc(BACKOFF_MAX_NS);
 }
 
-static void park_remove(struct agent *a, struct agent_slot *s)
+static void park_remove(struct pvagent *a, struct agent_slot *s)
 {
 	uint32_t i = s->parked_idx;
 	struct agent_slot *last;
@@ -55,7 +55,7 @@ static void promise_back(struct agent_area *ar, struct agent_slot *s)
 	s->withdrawn = 0;
 }
 
-void agent_behave(struct agent *a, struct agent_area *ar, struct agent_slot *s)
+void agent_behave(struct pvagent *a, struct agent_area *ar, struct agent_slot *s)
 {
 	s->strikes = 0;
 	s->backoff_level = 0;
@@ -63,7 +63,7 @@ void agent_behave(struct agent *a, struct agent_area *ar, struct agent_slot *s)
 	promise_back(ar, s);
 }
 
-void agent_misbehave(struct agent *a, struct agent_area *ar,
+void agent_misbehave(struct pvagent *a, struct agent_area *ar,
 		     struct agent_slot *s, uint64_t now)
 {
 	uint64_t wait;
@@ -101,7 +101,7 @@ void agent_misbehave(struct agent *a, struct agent_area *ar,
 /* Give back the promise of every slot whose parking ends within the park
  * slack (so that ends close together share one wake), and queue its read.
  * @all: every parked slot (stop, pause, where a full read is made). */
-void agent_unpark_due(struct agent *a, bool all)
+void agent_unpark_due(struct pvagent *a, bool all)
 {
 	uint64_t edge = agent_tsc() + a->park_slack_tsc, next = 0;
 
@@ -125,7 +125,7 @@ void agent_unpark_due(struct agent *a, bool all)
 }
 
 /* Forget a slot's history (bind, detach); the caller sets its promise. */
-void agent_slot_reset(struct agent *a, struct agent_slot *s)
+void agent_slot_reset(struct pvagent *a, struct agent_slot *s)
 {
 	park_remove(a, s);
 	s->strikes = 0;

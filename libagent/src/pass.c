@@ -44,7 +44,7 @@ static void todo_clear(struct agent_area *ar, uint32_t i)
 	ar->todo[i / 64] &= ~(1ull << (i % 64));
 }
 
-void agent_slot_drop(struct agent *a, struct agent_slot *s)
+void agent_slot_drop(struct pvagent *a, struct agent_slot *s)
 {
 	if (!s->held)
 		return;
@@ -55,7 +55,7 @@ void agent_slot_drop(struct agent *a, struct agent_slot *s)
 /* Take over the generation in @snap (valid and armed). A recheck here is
  * a generation we let go of after a torn fire-time read: held again, not
  * counted again, its lateness still from its first read. */
-static void hold(struct agent *a, struct agent_area *ar, struct agent_slot *s,
+static void hold(struct pvagent *a, struct agent_area *ar, struct agent_slot *s,
 		 const struct pvtimer_slot_snapshot *snap, uint64_t now)
 {
 	uint64_t key = pvtimer_tsc_to_host(&ar->map, snap->deadline_tsc);
@@ -86,7 +86,7 @@ static void hold(struct agent *a, struct agent_area *ar, struct agent_slot *s,
 
 /* A rejected generation's one wake: on the vector the library names, 0
  * meaning the injector's own (agent.h). */
-static void reject_wake(struct agent *a, struct agent_slot *s,
+static void reject_wake(struct pvagent *a, struct agent_slot *s,
 			const struct pvtimer_slot_snapshot *snap)
 {
 	if (!snap->wake)
@@ -99,7 +99,7 @@ static void reject_wake(struct agent *a, struct agent_slot *s,
  * An unchanged line (a bit set with no change, a resume's re-read) is
  * neither good nor bad: another vCPU of the same VM may set any bit of
  * its area, and must not get an honest sibling parked by it. */
-static bool service(struct agent *a, struct agent_area *ar,
+static bool service(struct pvagent *a, struct agent_area *ar,
 		    struct agent_slot *s)
 {
 	struct pvtimer_slot_snapshot snap;
@@ -140,7 +140,7 @@ static bool service(struct agent *a, struct agent_area *ar,
 	return true;
 }
 
-static void fire(struct agent *a, struct agent_area *ar, struct agent_slot *s,
+static void fire(struct pvagent *a, struct agent_area *ar, struct agent_slot *s,
 		 uint64_t now)
 {
 	uint64_t late = now > s->due_host ? now - s->due_host : 0;
@@ -157,7 +157,7 @@ static void fire(struct agent *a, struct agent_area *ar, struct agent_slot *s,
  * bit goes back: the next read decides (and parking bounds how often a
  * slot that never settles costs one); nothing re-enters the heap after
  * @now, so the loop is bounded by the held slots. */
-void agent_fire_due(struct agent *a)
+void agent_fire_due(struct pvagent *a)
 {
 	uint64_t now = agent_tsc();
 	struct agent_slot *s;
@@ -201,7 +201,7 @@ void agent_fire_due(struct agent *a)
  * the summary names and one step per bit, however often guests set them.
  * A parked slot's bits are consumed unread: its promise is withdrawn and
  * the read owed after the withdrawal is its own flag (park.c). */
-static void drain(struct agent *a, struct agent_area *ar, bool all)
+static void drain(struct pvagent *a, struct agent_area *ar, bool all)
 {
 	struct pvtimer_pending_iter it;
 	uint32_t i;
@@ -243,7 +243,7 @@ static uint32_t todo_next(const struct agent_area *ar, uint32_t from)
 
 /* Every bit left in the to-do set goes back to guest memory: two RMWs on
  * lines the guest may be hammering, so with a fire point every few. */
-static void requeue_rest(struct agent *a, struct agent_area *ar)
+static void requeue_rest(struct pvagent *a, struct agent_area *ar)
 {
 	uint32_t words = (ar->nslots + 63) / 64, k = 0;
 
@@ -260,7 +260,7 @@ static void requeue_rest(struct agent *a, struct agent_area *ar)
 
 /* Read up to @budget slots of the area's to-do set, from its cursor on,
  * with a fire point after each read; what is left goes back pending. */
-static void serve(struct agent *a, struct agent_area *ar, uint32_t budget)
+static void serve(struct pvagent *a, struct agent_area *ar, uint32_t budget)
 {
 	uint32_t start = ar->cursor, off = 0, reads = 0, n = ar->nslots;
 	bool changes = false;
@@ -307,7 +307,7 @@ static void serve(struct agent *a, struct agent_area *ar, uint32_t budget)
 /* One pass over every area, from a rotating first one. @all (stop,
  * pause): no budget, parked slots read too, so every arm made before the
  * deactivation is read. */
-void agent_pending_pass(struct agent *a, bool all)
+void agent_pending_pass(struct pvagent *a, bool all)
 {
 	uint32_t start = a->area_cursor;
 

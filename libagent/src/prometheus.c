@@ -18,7 +18,7 @@ struct metric {
 };
 
 #define M(field, type, help) \
-	{ #field, type, help, offsetof(struct agent_stats, field) }
+	{ #field, type, help, offsetof(struct pvagent_stats, field) }
 
 static const struct metric metrics[] = {
 	M(fires, "counter", "Generations fired"),
@@ -78,7 +78,7 @@ static int labels_valid(const char *labels)
 	return !strpbrk(labels, "{}\n");
 }
 
-int agent_stats_format_prometheus(const struct agent_stats *const *stats,
+int pvagent_stats_format_prometheus(const struct pvagent_stats *const *stats,
 				  const char *const *labels, size_t n,
 				  char *buf, size_t size)
 {
@@ -87,7 +87,7 @@ int agent_stats_format_prometheus(const struct agent_stats *const *stats,
 	if (!stats || !n || (size && !buf))
 		return -EINVAL;
 	for (size_t k = 0; k < n; k++)
-		if (!stats[k] || stats[k]->sz < offsetof(struct agent_stats, fire_rereads) ||
+		if (!stats[k] || stats[k]->sz < offsetof(struct pvagent_stats, fire_rereads) ||
 		    (labels && labels[k] && !labels_valid(labels[k])))
 			return -EINVAL;
 	if (size)
@@ -128,7 +128,7 @@ int agent_stats_format_prometheus(const struct agent_stats *const *stats,
 		const char *sep = *l ? "," : "";
 		uint64_t cum = 0;
 
-		for (uint32_t b = 0; b < AGENT_LAT_BUCKETS; b++) {
+		for (uint32_t b = 0; b < PVAGENT_LAT_BUCKETS; b++) {
 			cum += stats[k]->late_hist[b];
 			emit(buf, size, &len,
 			     "exitless_agent_lateness_seconds_bucket{%s%sle=\"%.9g\"} %llu\n",

@@ -16,7 +16,7 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void add_area_stats(struct agent_stats *out, struct pvtimer_area *pa)
+static void add_area_stats(struct pvagent_stats *out, struct pvtimer_area *pa)
 {
 	struct pvtimer_area_stats as = { .sz = sizeof(as) };
 
@@ -30,9 +30,9 @@ static void add_area_stats(struct agent_stats *out, struct pvtimer_area *pa)
 	out->stray_pending += as.stray_pending;
 }
 
-int agent_get_stats(struct agent *a, struct agent_stats *stats)
+int pvagent_get_stats(struct pvagent *a, struct pvagent_stats *stats)
 {
-	struct agent_stats s = { .sz = sizeof(s) };
+	struct pvagent_stats s = { .sz = sizeof(s) };
 	const uint64_t *src;
 	uint64_t *dst = &s.fires;
 	size_t n;
@@ -41,7 +41,7 @@ int agent_get_stats(struct agent *a, struct agent_stats *stats)
 		return -EINVAL;
 	/* every field from fires to the end of late_hist is a uint64_t */
 	src = &a->st.fires;
-	n = (size_t)(&a->st.late_hist[AGENT_LAT_BUCKETS] - src);
+	n = (size_t)(&a->st.late_hist[PVAGENT_LAT_BUCKETS] - src);
 	pthread_mutex_lock(&a->lock);
 	for (size_t i = 0; i < n; i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
@@ -75,23 +75,23 @@ int agent_get_stats(struct agent *a, struct agent_stats *stats)
 	return 0;
 }
 
-uint64_t agent_stats_late_pct(const struct agent_stats *stats, double pct)
+uint64_t pvagent_stats_late_pct(const struct pvagent_stats *stats, double pct)
 {
 	uint64_t total = 0, need, seen = 0;
 
 	if (!stats || pct <= 0 || pct > 100)
 		return 0;
-	for (uint32_t b = 0; b < AGENT_LAT_BUCKETS; b++)
+	for (uint32_t b = 0; b < PVAGENT_LAT_BUCKETS; b++)
 		total += stats->late_hist[b];
 	if (!total)
 		return 0;
 	need = (uint64_t)((double)total * pct / 100.0 + 0.999999);
 	if (need < 1)
 		need = 1;
-	for (uint32_t b = 0; b < AGENT_LAT_BUCKETS; b++) {
+	for (uint32_t b = 0; b < PVAGENT_LAT_BUCKETS; b++) {
 		seen += stats->late_hist[b];
 		if (seen >= need)
 			return 2ull << b;
 	}
-	return 2ull << (AGENT_LAT_BUCKETS - 1);
+	return 2ull << (PVAGENT_LAT_BUCKETS - 1);
 }

@@ -254,7 +254,7 @@ static uint64_t cost(struct agent_uring *r, const int *fds, uint32_t n,
 uint32_t agent_uring_calibrate(struct agent_uring *r)
 {
 	int fds[CAL_MAX];
-	uint32_t found = AGENT_URING_NEVER, made = 0;
+	uint32_t found = PVAGENT_URING_NEVER, made = 0;
 
 	for (; made < CAL_MAX; made++) {
 		fds[made] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -279,7 +279,7 @@ uint32_t agent_uring_calibrate(struct agent_uring *r)
 uint32_t agent_uring_calibrate(struct agent_uring *r)
 {
 	(void)r;
-	return AGENT_URING_NEVER;
+	return PVAGENT_URING_NEVER;
 }
 
 int agent_uring_new(struct agent_uring **out)

@@ -138,9 +138,9 @@ void sim_vcpu_fini(struct sim_vcpu *v)
 	close(v->efd);
 }
 
-struct agent_injector sim_vcpu_injector(const struct sim_vcpu *v)
+struct pvagent_injector sim_vcpu_injector(const struct sim_vcpu *v)
 {
-	return (struct agent_injector){ .kind = AGENT_INJ_IRQFD, .fd = v->efd };
+	return (struct pvagent_injector){ .kind = PVAGENT_INJ_IRQFD, .fd = v->efd };
 }
 
 static void expired(struct sim_vcpu *v, uint64_t deadline)

@@ -53,8 +53,8 @@ struct sim_vcpu {
 
 int sim_vcpu_init(struct sim_vcpu *v, struct pvtimer_area *area, uint32_t slot);
 void sim_vcpu_fini(struct sim_vcpu *v);
-/* The injector for agent_bind_slot(): irqfd = the vCPU's eventfd. */
-struct agent_injector sim_vcpu_injector(const struct sim_vcpu *v);
+/* The injector for pvagent_bind_slot(): irqfd = the vCPU's eventfd. */
+struct pvagent_injector sim_vcpu_injector(const struct sim_vcpu *v);
 /* Arm a timer for @p deadline and wait for it the way a guest would. */
 void sim_vcpu_timer(struct sim_vcpu *v, uint64_t deadline);
 

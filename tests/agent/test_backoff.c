@@ -56,23 +56,23 @@ static void *past_thread(void *arg)
 START_TEST(hostile_slots_cost_bounded_cpu)
 {
 	struct pvtimer_area *area = sim_area(NSLOTS);
-	AGENT_OPTS(o, .mode = AGENT_MODE_ADAPTIVE);
-	struct agent *ag = NULL;
+	PVAGENT_OPTS(o, .mode = PVAGENT_MODE_ADAPTIVE);
+	struct pvagent *ag = NULL;
 	uint64_t shots = 0;
-	struct agent_injector cb = { .kind = AGENT_INJ_CALLBACK, .fn = count_cb,
+	struct pvagent_injector cb = { .kind = PVAGENT_INJ_CALLBACK, .fn = count_cb,
 				     .ctx = &shots };
-	struct agent_stats s0 = { .sz = sizeof(s0) }, s1 = { .sz = sizeof(s1) };
-	struct agent_stats s2 = { .sz = sizeof(s2) }, s3 = { .sz = sizeof(s3) };
+	struct pvagent_stats s0 = { .sz = sizeof(s0) }, s1 = { .sz = sizeof(s1) };
+	struct pvagent_stats s2 = { .sz = sizeof(s2) }, s3 = { .sz = sizeof(s3) };
 	struct past_loop p = { .area = area };
 	struct pvtimer_guest g;
 	pthread_t th;
 	double cpu, calm;
 
-	ck_assert_int_eq(agent_new(&o, &ag), 0);
-	ck_assert_int_eq(agent_attach_area(ag, area, NULL, NULL), 0);
+	ck_assert_int_eq(pvagent_new(&o, &ag), 0);
+	ck_assert_int_eq(pvagent_attach_area(ag, area, NULL, NULL), 0);
 	for (uint32_t i = 0; i < NSLOTS; i++)
-		ck_assert_int_eq(agent_bind_slot(ag, 0, i, &cb), 0);
-	ck_assert_int_eq(agent_start(ag), 0);
+		ck_assert_int_eq(pvagent_bind_slot(ag, 0, i, &cb), 0);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	sim_sleep_ns(5000000);
 	/* slot 0: held (SEEN), then stuck mid-write past its deadline */
 	ck_assert_int_eq(pvtimer_guest_init(&g, pvtimer_area_mem(area),
@@ -84,19 +84,19 @@ START_TEST(hostile_slots_cost_bounded_cpu)
 	sim_raw_hold_odd(area, 0);
 	pthread_create(&th, NULL, past_thread, &p);
 	sim_sleep_ns(100000000ull); /* let the parkings reach their cap */
-	ck_assert_int_eq(agent_get_stats(ag, &s0), 0);
+	ck_assert_int_eq(pvagent_get_stats(ag, &s0), 0);
 	sim_sleep_ns(MEASURE_NS);
-	ck_assert_int_eq(agent_get_stats(ag, &s1), 0);
+	ck_assert_int_eq(pvagent_get_stats(ag, &s1), 0);
 	__atomic_store_n(&p.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
 	/* the guests calm down (slot 0 settles with a cancel): every parking
 	 * ends, and the agent sleeps again */
 	sim_raw_publish(area, 0, 999, 0, 0, 0);
 	sim_sleep_ns(50000000ull);
-	ck_assert_int_eq(agent_get_stats(ag, &s2), 0);
+	ck_assert_int_eq(pvagent_get_stats(ag, &s2), 0);
 	sim_sleep_ns(200000000ull);
-	ck_assert_int_eq(agent_get_stats(ag, &s3), 0);
-	agent_destroy(ag);
+	ck_assert_int_eq(pvagent_get_stats(ag, &s3), 0);
+	pvagent_destroy(ag);
 	cpu = (double)(s1.cpu_ns - s0.cpu_ns) / (double)(s1.run_ns - s0.run_ns);
 	calm = (double)(s3.cpu_ns - s2.cpu_ns) / (double)(s3.run_ns - s2.run_ns);
 	if (getenv("AGENT_TEST_VERBOSE"))
@@ -125,14 +125,14 @@ START_TEST(hostile_slots_cost_bounded_cpu)
 }
 END_TEST
 
-static void wait_fires(struct agent *ag, uint64_t n)
+static void wait_fires(struct pvagent *ag, uint64_t n)
 {
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 	uint64_t end = sim_tsc() + sim_ns_to_tsc(2000000000ull);
 
 	do {
 		sim_sleep_ns(1000000);
-		ck_assert_int_eq(agent_get_stats(ag, &st), 0);
+		ck_assert_int_eq(pvagent_get_stats(ag, &st), 0);
 	} while (st.fires < n && sim_tsc() < end);
 }
 
@@ -141,17 +141,17 @@ static void wait_fires(struct agent *ag, uint64_t n)
 START_TEST(counters_guests_cannot_poison)
 {
 	struct pvtimer_area *area = sim_area(1);
-	AGENT_OPTS(o, .mode = _i ? AGENT_MODE_ADAPTIVE : AGENT_MODE_DEDICATED);
-	struct agent *ag = NULL;
+	PVAGENT_OPTS(o, .mode = _i ? PVAGENT_MODE_ADAPTIVE : PVAGENT_MODE_DEDICATED);
+	struct pvagent *ag = NULL;
 	uint64_t shots = 0;
-	struct agent_injector cb = { .kind = AGENT_INJ_CALLBACK, .fn = count_cb,
+	struct pvagent_injector cb = { .kind = PVAGENT_INJ_CALLBACK, .fn = count_cb,
 				     .ctx = &shots };
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 
-	ck_assert_int_eq(agent_new(&o, &ag), 0);
-	ck_assert_int_eq(agent_attach_area(ag, area, NULL, NULL), 0);
-	ck_assert_int_eq(agent_bind_slot(ag, 0, 0, &cb), 0);
-	ck_assert_int_eq(agent_start(ag), 0);
+	ck_assert_int_eq(pvagent_new(&o, &ag), 0);
+	ck_assert_int_eq(pvagent_attach_area(ag, area, NULL, NULL), 0);
+	ck_assert_int_eq(pvagent_bind_slot(ag, 0, 0, &cb), 0);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	sim_sleep_ns(5000000);
 	for (uint32_t k = 0; k < 3; k++) {
 		sim_raw_publish(area, 0, 10 + k,
@@ -164,8 +164,8 @@ START_TEST(counters_guests_cannot_poison)
 			sim_sleep_ns(300000);
 		}
 	}
-	ck_assert_int_eq(agent_get_stats(ag, &st), 0);
-	agent_destroy(ag);
+	ck_assert_int_eq(pvagent_get_stats(ag, &st), 0);
+	pvagent_destroy(ag);
 	ck_assert_uint_eq(st.fires, 3);
 	ck_assert_uint_eq(__atomic_load_n(&shots, __ATOMIC_RELAXED), 3);
 	ck_assert_uint_eq(st.past_arms, 3);
@@ -177,7 +177,7 @@ START_TEST(counters_guests_cannot_poison)
 	ck_assert_uint_ge(st.slot_reads, st.fire_rereads + 3);
 	/* lateness from the first read, not from a second ago: all under
 	 * 16 ms (the deadline would say 500 ms) */
-	ck_assert_uint_le(agent_stats_late_pct(&st, 100), 1ull << 24);
+	ck_assert_uint_le(pvagent_stats_late_pct(&st, 100), 1ull << 24);
 	pvtimer_area_destroy(area);
 }
 END_TEST

@@ -28,29 +28,29 @@ static uint64_t thread_cpu_ns(void)
 START_TEST(opts_grow_by_libbpf_rules)
 {
 	struct {
-		struct agent_opts o;
+		struct pvagent_opts o;
 		unsigned char tail[16];
 	} big;
-	struct agent *a = NULL;
+	struct pvagent *a = NULL;
 
 	memset(&big, 0, sizeof(big));
 	big.o.sz = sizeof(big);
-	ck_assert_int_eq(agent_new(&big.o, &a), 0); /* zero tail: fine */
-	agent_destroy(a);
+	ck_assert_int_eq(pvagent_new(&big.o, &a), 0); /* zero tail: fine */
+	pvagent_destroy(a);
 	a = NULL;
 	big.tail[7] = 1; /* a field this version does not know */
-	ck_assert_int_eq(agent_new(&big.o, &a), -EINVAL);
+	ck_assert_int_eq(pvagent_new(&big.o, &a), -EINVAL);
 	ck_assert_ptr_null(a);
 	/* an older caller, up to sched_priority: defaults for the rest */
 	memset(&big, 0, sizeof(big));
-	big.o.sz = offsetof(struct agent_opts, tsc_khz);
+	big.o.sz = offsetof(struct pvagent_opts, tsc_khz);
 	big.o.tsc_khz = 12345; /* beyond its sz: never read */
-	ck_assert_int_eq(agent_new(&big.o, &a), 0);
-	agent_destroy(a);
+	ck_assert_int_eq(pvagent_new(&big.o, &a), 0);
+	pvagent_destroy(a);
 	{
-		AGENT_OPTS(o, .mode = AGENT_MODE_ADAPTIVE);
+		PVAGENT_OPTS(o, .mode = PVAGENT_MODE_ADAPTIVE);
 		const unsigned char *b = (const unsigned char *)&o;
-		size_t end = offsetof(struct agent_opts, tsc_khz) + sizeof(uint32_t);
+		size_t end = offsetof(struct pvagent_opts, tsc_khz) + sizeof(uint32_t);
 
 		/* the macro zeroes the tail padding too */
 		for (size_t i = end; i < sizeof(o); i++)
@@ -63,35 +63,35 @@ START_TEST(injector_reserved_must_be_zero)
 {
 	PVTIMER_AREA_OPTS(po, .slot_count = 1);
 	struct pvtimer_area *pa;
-	struct agent *a;
+	struct pvagent *a;
 	uint32_t id;
-	struct agent_injector inj = { .kind = AGENT_INJ_IRQFD, .fd = 0 };
+	struct pvagent_injector inj = { .kind = PVAGENT_INJ_IRQFD, .fd = 0 };
 
 	ck_assert_int_eq(pvtimer_area_new(&po, &pa), 0);
-	ck_assert_int_eq(agent_new(NULL, &a), 0);
-	ck_assert_int_eq(agent_attach_area(a, pa, NULL, &id), 0);
+	ck_assert_int_eq(pvagent_new(NULL, &a), 0);
+	ck_assert_int_eq(pvagent_attach_area(a, pa, NULL, &id), 0);
 	inj.reserved[3] = 1;
-	ck_assert_int_eq(agent_bind_slot(a, id, 0, &inj), -EINVAL);
+	ck_assert_int_eq(pvagent_bind_slot(a, id, 0, &inj), -EINVAL);
 	inj.reserved[3] = 0;
-	ck_assert_int_eq(agent_bind_slot(a, id, 0, &inj), 0);
-	agent_destroy(a);
+	ck_assert_int_eq(pvagent_bind_slot(a, id, 0, &inj), 0);
+	pvagent_destroy(a);
 	pvtimer_area_destroy(pa);
 }
 END_TEST
 
 /* The calibration busy-waits ~10 ms of CPU; with the rate given (and the
- * io_uring batch size, the other measurement) agent_new burns next to
+ * io_uring batch size, the other measurement) pvagent_new burns next to
  * none. Runs in its own process (Check forks), so nothing calibrated
  * before it. */
 START_TEST(known_tsc_rate_means_no_busy_wait)
 {
-	AGENT_OPTS(o, .tsc_khz = 2000000, .uring_min_batch = AGENT_URING_NEVER);
-	struct agent *a;
+	PVAGENT_OPTS(o, .tsc_khz = 2000000, .uring_min_batch = PVAGENT_URING_NEVER);
+	struct pvagent *a;
 	uint64_t t0 = thread_cpu_ns(), spent;
 
-	ck_assert_int_eq(agent_new(&o, &a), 0);
+	ck_assert_int_eq(pvagent_new(&o, &a), 0);
 	spent = thread_cpu_ns() - t0;
-	agent_destroy(a);
+	pvagent_destroy(a);
 	ck_assert_uint_lt(spent, 5000000ull);
 }
 END_TEST
@@ -126,18 +126,18 @@ static int find_agent_thread(char *status, size_t len)
 START_TEST(thread_is_named_and_takes_no_signals)
 {
 	PVTIMER_AREA_OPTS(po, .slot_count = 1);
-	AGENT_OPTS(o, .mode = AGENT_MODE_ADAPTIVE);
+	PVAGENT_OPTS(o, .mode = PVAGENT_MODE_ADAPTIVE);
 	struct pvtimer_area *pa;
-	struct agent *a;
+	struct pvagent *a;
 	uint32_t id;
 	char status[300], line[256];
 	unsigned long long blk = 0;
 	FILE *f;
 
 	ck_assert_int_eq(pvtimer_area_new(&po, &pa), 0);
-	ck_assert_int_eq(agent_new(&o, &a), 0);
-	ck_assert_int_eq(agent_attach_area(a, pa, NULL, &id), 0);
-	ck_assert_int_eq(agent_start(a), 0);
+	ck_assert_int_eq(pvagent_new(&o, &a), 0);
+	ck_assert_int_eq(pvagent_attach_area(a, pa, NULL, &id), 0);
+	ck_assert_int_eq(pvagent_start(a), 0);
 	ck_assert(find_agent_thread(status, sizeof(status)));
 	f = fopen(status, "r");
 	ck_assert_ptr_nonnull(f);
@@ -152,26 +152,26 @@ START_TEST(thread_is_named_and_takes_no_signals)
 	ck_assert(blk & (1ull << (SIGINT - 1)));
 	ck_assert(blk & (1ull << (SIGRTMIN + 1 - 1)));
 	ck_assert(blk & (1ull << (SIGRTMAX - 1)));
-	ck_assert_int_eq(agent_stop(a), 0);
-	agent_destroy(a);
+	ck_assert_int_eq(pvagent_stop(a), 0);
+	pvagent_destroy(a);
 	pvtimer_area_destroy(pa);
 }
 END_TEST
 
 /* Prometheus text: one group per family (HELP, TYPE, then a sample per
  * snapshot), every sample line well-formed, a cut buffer terminated. */
-static int fmt(const struct agent_stats *a, const struct agent_stats *b,
+static int fmt(const struct pvagent_stats *a, const struct pvagent_stats *b,
 	       const char *la, const char *lb, char *buf, size_t size)
 {
-	const struct agent_stats *st[2] = { a, b };
+	const struct pvagent_stats *st[2] = { a, b };
 	const char *l[2] = { la, lb };
 
-	return agent_stats_format_prometheus(st, l, b ? 2 : 1, buf, size);
+	return pvagent_stats_format_prometheus(st, l, b ? 2 : 1, buf, size);
 }
 
 START_TEST(prometheus_text)
 {
-	struct agent_stats st, old;
+	struct pvagent_stats st, old;
 	static char buf[65536];
 	char small[64], *save = NULL, *fires;
 	regex_t sample;
@@ -184,7 +184,7 @@ START_TEST(prometheus_text)
 	st.late_hist[3] = 5;
 	st.late_hist[10] = 2;
 	old = st;
-	old.sz = offsetof(struct agent_stats, backoffs); /* an older caller */
+	old.sz = offsetof(struct pvagent_stats, backoffs); /* an older caller */
 	ck_assert_int_eq(regcomp(&sample,
 				 "^exitless_agent_[a-z_]+(\\{[^}]*\\})? [0-9]+$",
 				 REG_EXTENDED | REG_NOSUB), 0);
@@ -217,7 +217,7 @@ START_TEST(prometheus_text)
 	ck_assert_int_eq(fmt(&st, NULL, "a=\"}\"", NULL, buf, sizeof(buf)), -EINVAL);
 	ck_assert_int_eq(fmt(&st, NULL, "a=\"1\"\nb", NULL, buf, sizeof(buf)), -EINVAL);
 	ck_assert_int_eq(fmt(&st, NULL, NULL, NULL, NULL, 10), -EINVAL);
-	ck_assert_int_eq(agent_stats_format_prometheus(NULL, NULL, 1, buf, sizeof(buf)),
+	ck_assert_int_eq(pvagent_stats_format_prometheus(NULL, NULL, 1, buf, sizeof(buf)),
 			 -EINVAL);
 	old.sz = 8;
 	ck_assert_int_eq(fmt(&old, NULL, NULL, NULL, buf, sizeof(buf)), -EINVAL);

@@ -15,7 +15,7 @@
  * agent does not fire or fires a whole period late. */
 #define LATE_BOUND_NS 50000000ull
 
-static const uint32_t modes[] = { AGENT_MODE_DEDICATED, AGENT_MODE_ADAPTIVE };
+static const uint32_t modes[] = { PVAGENT_MODE_DEDICATED, PVAGENT_MODE_ADAPTIVE };
 
 struct rec {
 	uint32_t n;
@@ -45,23 +45,23 @@ static uint32_t rec_count(struct rec *r)
 }
 
 
-static struct agent *make_agent(uint32_t mode, struct pvtimer_area *area)
+static struct pvagent *make_agent(uint32_t mode, struct pvtimer_area *area)
 {
-	AGENT_OPTS(o, .mode = mode);
-	struct agent *ag = NULL;
+	PVAGENT_OPTS(o, .mode = mode);
+	struct pvagent *ag = NULL;
 
-	ck_assert_int_eq(agent_new(&o, &ag), 0);
-	ck_assert_int_eq(agent_attach_area(ag, area, NULL, NULL), 0);
+	ck_assert_int_eq(pvagent_new(&o, &ag), 0);
+	ck_assert_int_eq(pvagent_attach_area(ag, area, NULL, NULL), 0);
 	return ag;
 }
 
-static void bind_cb(struct agent *ag, uint32_t n, struct rec *r)
+static void bind_cb(struct pvagent *ag, uint32_t n, struct rec *r)
 {
-	struct agent_injector inj = { .kind = AGENT_INJ_CALLBACK, .fn = record,
+	struct pvagent_injector inj = { .kind = PVAGENT_INJ_CALLBACK, .fn = record,
 				      .ctx = r };
 
 	for (uint32_t i = 0; i < n; i++)
-		ck_assert_int_eq(agent_bind_slot(ag, 0, i, &inj), 0);
+		ck_assert_int_eq(pvagent_bind_slot(ag, 0, i, &inj), 0);
 }
 
 static void wait_count(struct rec *r, uint32_t n, uint64_t max_ns)
@@ -75,16 +75,16 @@ static void wait_count(struct rec *r, uint32_t n, uint64_t max_ns)
 START_TEST(fire_once_in_order)
 {
 	struct pvtimer_area *area = sim_area(8);
-	struct agent *ag = make_agent(modes[_i], area);
+	struct pvagent *ag = make_agent(modes[_i], area);
 	struct pvtimer_guest g[8];
 	uint64_t dl[8], base;
 	struct rec *r = calloc(1, sizeof(*r));
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 	/* slot i fires (7 - i)-th: the order is the deadlines', not slots' */
 	const uint32_t order[8] = { 7, 6, 5, 4, 3, 2, 1, 0 };
 
 	bind_cb(ag, 8, r);
-	ck_assert_int_eq(agent_start(ag), 0);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	sim_sleep_ns(5000000); /* let the promise settle */
 	base = sim_tsc() + sim_ns_to_tsc(40000000);
 	for (uint32_t i = 0; i < 8; i++) {
@@ -107,13 +107,13 @@ START_TEST(fire_once_in_order)
 		ck_assert_int_eq(pvtimer_guest_on_interrupt(&g[s]),
 				 PVTIMER_GUEST_IRQ_EXPIRED);
 	}
-	ck_assert_int_eq(agent_get_stats(ag, &st), 0);
+	ck_assert_int_eq(pvagent_get_stats(ag, &st), 0);
 	ck_assert_uint_eq(st.fires, 8);
 	ck_assert_uint_eq(st.injections, 8);
 	ck_assert_uint_eq(st.handbacks, 0);
 	ck_assert_uint_gt(st.scans, 0);
-	ck_assert_uint_gt(agent_stats_late_pct(&st, 50), 0);
-	agent_destroy(ag);
+	ck_assert_uint_gt(pvagent_stats_late_pct(&st, 50), 0);
+	pvagent_destroy(ag);
 	pvtimer_area_destroy(area);
 	free(r);
 }
@@ -122,15 +122,15 @@ END_TEST
 START_TEST(stop_start_destroy_while_armed)
 {
 	struct pvtimer_area *area = sim_area(4);
-	struct agent *ag = make_agent(modes[_i], area);
+	struct pvagent *ag = make_agent(modes[_i], area);
 	struct pvtimer_guest g[4];
 	struct rec *r = calloc(1, sizeof(*r));
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 	uint64_t far;
 
 	bind_cb(ag, 4, r);
-	ck_assert_int_eq(agent_start(ag), 0);
-	ck_assert_int_eq(agent_start(ag), -EALREADY);
+	ck_assert_int_eq(pvagent_start(ag), 0);
+	ck_assert_int_eq(pvagent_start(ag), -EALREADY);
 	sim_sleep_ns(5000000);
 	far = sim_tsc() + sim_ns_to_tsc(500000000ull);
 	for (uint32_t i = 0; i < 4; i++) {
@@ -139,14 +139,14 @@ START_TEST(stop_start_destroy_while_armed)
 						    0x50), 0);
 		ck_assert_int_eq(sim_arm_pv(&g[i], far), PVTIMER_GUEST_PV);
 	}
-	ck_assert_int_eq(agent_stop(ag), 0);
-	ck_assert_int_eq(agent_stop(ag), -EALREADY);
+	ck_assert_int_eq(pvagent_stop(ag), 0);
+	ck_assert_int_eq(pvagent_stop(ag), -EALREADY);
 	/* each held generation came back once, with one injection */
 	ck_assert_uint_eq(rec_count(r), 4);
 	for (uint32_t i = 0; i < 4; i++)
 		ck_assert_int_eq(pvtimer_guest_on_interrupt(&g[i]),
 				 PVTIMER_GUEST_IRQ_HANDBACK);
-	ck_assert_int_eq(agent_get_stats(ag, &st), 0);
+	ck_assert_int_eq(pvagent_get_stats(ag, &st), 0);
 	ck_assert_uint_eq(st.handbacks, 4);
 	ck_assert_uint_eq(st.fires, 0);
 	/* stopped: guests fall back */
@@ -154,7 +154,7 @@ START_TEST(stop_start_destroy_while_armed)
 			 PVTIMER_GUEST_FALLBACK_DISABLED);
 
 	/* start again: new arms are serviced */
-	ck_assert_int_eq(agent_start(ag), 0);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	sim_sleep_ns(5000000);
 	far = sim_tsc() + sim_ns_to_tsc(30000000);
 	for (uint32_t i = 0; i < 4; i++)
@@ -170,7 +170,7 @@ START_TEST(stop_start_destroy_while_armed)
 	for (uint32_t i = 0; i < 4; i++)
 		ck_assert_int_eq(sim_arm_pv(&g[i], far), PVTIMER_GUEST_PV);
 	sim_sleep_ns(3000000);
-	agent_destroy(ag);
+	pvagent_destroy(ag);
 	ck_assert_uint_eq(rec_count(r), 12);
 	for (uint32_t i = 0; i < 4; i++)
 		ck_assert_int_eq(pvtimer_guest_on_interrupt(&g[i]),
@@ -183,13 +183,13 @@ END_TEST
 START_TEST(detach_while_armed)
 {
 	struct pvtimer_area *area = sim_area(2);
-	struct agent *ag = make_agent(modes[_i], area);
+	struct pvagent *ag = make_agent(modes[_i], area);
 	struct pvtimer_guest g[2];
 	struct rec *r = calloc(1, sizeof(*r));
 	uint64_t dl;
 
 	bind_cb(ag, 2, r);
-	ck_assert_int_eq(agent_start(ag), 0);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	sim_sleep_ns(5000000);
 	dl = sim_tsc() + sim_ns_to_tsc(30000000);
 	for (uint32_t i = 0; i < 2; i++) {
@@ -198,7 +198,7 @@ START_TEST(detach_while_armed)
 						    0x60), 0);
 		ck_assert_int_eq(sim_arm_pv(&g[i], dl), PVTIMER_GUEST_PV);
 	}
-	ck_assert_int_eq(agent_detach_slot(ag, 0, 0), 0);
+	ck_assert_int_eq(pvagent_detach_slot(ag, 0, 0), 0);
 	ck_assert_uint_eq(rec_count(r), 1);
 	ck_assert_uint_eq(r->slot[0], 0);
 	ck_assert_int_eq(pvtimer_guest_on_interrupt(&g[0]),
@@ -210,18 +210,18 @@ START_TEST(detach_while_armed)
 	ck_assert_uint_eq(rec_count(r), 2);
 	ck_assert_uint_eq(r->slot[1], 1);
 	ck_assert_uint_ge(r->tsc[1], dl);
-	ck_assert_int_eq(agent_detach_slot(ag, 0, 2), -ERANGE);
-	ck_assert_int_eq(agent_detach_slot(ag, 1, 0), -ENOENT);
+	ck_assert_int_eq(pvagent_detach_slot(ag, 0, 2), -ERANGE);
+	ck_assert_int_eq(pvagent_detach_slot(ag, 1, 0), -ENOENT);
 	/* paused, the pause already handed everything back: a detach then
 	 * injects nothing more */
 	ck_assert_int_eq(sim_arm_pv(&g[1], sim_tsc() + sim_ns_to_tsc(30000000)),
 			 PVTIMER_GUEST_PV);
-	ck_assert_int_eq(agent_pause(ag), 0);
+	ck_assert_int_eq(pvagent_pause(ag), 0);
 	ck_assert_uint_eq(rec_count(r), 3);
-	ck_assert_int_eq(agent_detach_slot(ag, 0, 1), 0);
+	ck_assert_int_eq(pvagent_detach_slot(ag, 0, 1), 0);
 	ck_assert_uint_eq(rec_count(r), 3);
-	ck_assert_int_eq(agent_resume(ag), 0);
-	agent_destroy(ag);
+	ck_assert_int_eq(pvagent_resume(ag), 0);
+	pvagent_destroy(ag);
 	pvtimer_area_destroy(area);
 	free(r);
 }
@@ -256,11 +256,11 @@ static void *vcpu_thread(void *arg)
 START_TEST(many_slots)
 {
 	struct pvtimer_area *area = sim_area(NSLOTS);
-	struct agent *ag = make_agent(modes[_i], area);
+	struct pvagent *ag = make_agent(modes[_i], area);
 	struct many *m = calloc(NTHREADS, sizeof(*m));
 	pthread_t th[NTHREADS];
 	uint64_t pv = 0, fb = 0, lost = 0, early = 0, late_max = 0;
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 
 	for (uint32_t t = 0; t < NTHREADS; t++) {
 		m[t].first = t * (NSLOTS / NTHREADS);
@@ -268,19 +268,19 @@ START_TEST(many_slots)
 	}
 	for (uint32_t i = 0; i < NSLOTS; i++) {
 		struct sim_vcpu *v = &m[i / (NSLOTS / NTHREADS)].v[i];
-		struct agent_injector inj;
+		struct pvagent_injector inj;
 
 		ck_assert_int_eq(sim_vcpu_init(v, area, i), 0);
 		inj = sim_vcpu_injector(v);
-		ck_assert_int_eq(agent_bind_slot(ag, 0, i, &inj), 0);
+		ck_assert_int_eq(pvagent_bind_slot(ag, 0, i, &inj), 0);
 	}
-	ck_assert_int_eq(agent_start(ag), 0);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	sim_sleep_ns(5000000);
 	for (uint32_t t = 0; t < NTHREADS; t++)
 		pthread_create(&th[t], NULL, vcpu_thread, &m[t]);
 	for (uint32_t t = 0; t < NTHREADS; t++)
 		pthread_join(th[t], NULL);
-	ck_assert_int_eq(agent_get_stats(ag, &st), 0);
+	ck_assert_int_eq(pvagent_get_stats(ag, &st), 0);
 	for (uint32_t i = 0; i < NSLOTS; i++) {
 		struct sim_vcpu *v = &m[i / (NSLOTS / NTHREADS)].v[i];
 
@@ -312,7 +312,7 @@ START_TEST(many_slots)
 	ck_assert_uint_eq(st.fires, pv);
 	ck_assert_uint_gt(pv, 0);
 	ck_assert_uint_le(late_max, LATE_BOUND_NS);
-	agent_destroy(ag);
+	pvagent_destroy(ag);
 	pvtimer_area_destroy(area);
 	free(m);
 }
@@ -323,29 +323,29 @@ END_TEST
 START_TEST(uring_batch)
 {
 	struct pvtimer_area *area = sim_area(8);
-	AGENT_OPTS(o, .uring_min_batch = 2);
-	struct agent *ag = NULL;
+	PVAGENT_OPTS(o, .uring_min_batch = 2);
+	struct pvagent *ag = NULL;
 	struct sim_vcpu v[8];
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 	uint64_t dl, cnt;
 
-	ck_assert_int_eq(agent_new(&o, &ag), 0);
-	ck_assert_int_eq(agent_attach_area(ag, area, NULL, NULL), 0);
+	ck_assert_int_eq(pvagent_new(&o, &ag), 0);
+	ck_assert_int_eq(pvagent_attach_area(ag, area, NULL, NULL), 0);
 	for (uint32_t i = 0; i < 8; i++) {
-		struct agent_injector inj;
+		struct pvagent_injector inj;
 
 		ck_assert_int_eq(sim_vcpu_init(&v[i], area, i), 0);
 		inj = sim_vcpu_injector(&v[i]);
-		ck_assert_int_eq(agent_bind_slot(ag, 0, i, &inj), 0);
+		ck_assert_int_eq(pvagent_bind_slot(ag, 0, i, &inj), 0);
 	}
-	ck_assert_int_eq(agent_start(ag), 0);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	sim_sleep_ns(5000000);
 	dl = sim_tsc() + sim_ns_to_tsc(40000000);
 	for (uint32_t i = 0; i < 8; i++)
 		ck_assert_int_eq(sim_arm_pv(&v[i].g, dl), PVTIMER_GUEST_PV);
 	sim_hw_wait(dl + sim_ns_to_tsc(20000000));
-	ck_assert_int_eq(agent_get_stats(ag, &st), 0);
-	agent_destroy(ag);
+	ck_assert_int_eq(pvagent_get_stats(ag, &st), 0);
+	pvagent_destroy(ag);
 	ck_assert_uint_eq(st.fires, 8);
 	ck_assert_uint_eq(st.injections, 8);
 	ck_assert_uint_eq(st.inject_errors, 0);
@@ -353,7 +353,7 @@ START_TEST(uring_batch)
 		ck_assert_uint_ge(st.batches, 1);
 		ck_assert_uint_eq(st.batched, 8);
 	} else {
-		ck_assert_uint_eq(st.uring_min_batch, AGENT_URING_NEVER);
+		ck_assert_uint_eq(st.uring_min_batch, PVAGENT_URING_NEVER);
 		ck_assert_uint_eq(st.batches, 0);
 	}
 	for (uint32_t i = 0; i < 8; i++) {

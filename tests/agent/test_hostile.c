@@ -115,33 +115,33 @@ START_TEST(hostile_next_to_honest)
 {
 	/* 65 slots: pending word 1 has 63 bits naming no slot */
 	struct pvtimer_area *area = sim_area(65);
-	AGENT_OPTS(o, .mode = _i ? AGENT_MODE_ADAPTIVE : AGENT_MODE_DEDICATED);
-	struct agent *ag = NULL;
+	PVAGENT_OPTS(o, .mode = _i ? PVAGENT_MODE_ADAPTIVE : PVAGENT_MODE_DEDICATED);
+	struct pvagent *ag = NULL;
 	struct honest h[NHONEST / 2];
 	struct hostile x = { .mem = pvtimer_area_mem(area) };
-	struct agent_injector cb = { .kind = AGENT_INJ_CALLBACK, .fn = count_cb };
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_injector cb = { .kind = PVAGENT_INJ_CALLBACK, .fn = count_cb };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 	pthread_t th[NHONEST / 2], hth;
 	uint64_t hostile_shots = 0, pv = 0, lost = 0, early = 0, late = 0, hb = 0;
 	uint64_t end;
 
 	cb.ctx = &hostile_shots;
-	ck_assert_int_eq(agent_new(&o, &ag), 0);
-	ck_assert_int_eq(agent_attach_area(ag, area, NULL, NULL), 0);
+	ck_assert_int_eq(pvagent_new(&o, &ag), 0);
+	ck_assert_int_eq(pvagent_attach_area(ag, area, NULL, NULL), 0);
 	for (int t = 0; t < NHONEST / 2; t++) {
 		h[t].seed = (unsigned)t + 7;
 		for (int k = 0; k < 2; k++) {
-			struct agent_injector inj;
+			struct pvagent_injector inj;
 
 			ck_assert_int_eq(sim_vcpu_init(&h[t].v[k], area,
 						       (uint32_t)(2 * t + k)), 0);
 			inj = sim_vcpu_injector(&h[t].v[k]);
-			ck_assert_int_eq(agent_bind_slot(ag, 0, (uint32_t)(2 * t + k),
+			ck_assert_int_eq(pvagent_bind_slot(ag, 0, (uint32_t)(2 * t + k),
 							 &inj), 0);
 		}
 	}
-	ck_assert_int_eq(agent_bind_slot(ag, 0, HOSTILE, &cb), 0);
-	ck_assert_int_eq(agent_start(ag), 0);
+	ck_assert_int_eq(pvagent_bind_slot(ag, 0, HOSTILE, &cb), 0);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	sim_sleep_ns(5000000);
 	end = sim_tsc() + sim_ns_to_tsc(RUN_NS);
 	x.end = end;
@@ -155,9 +155,9 @@ START_TEST(hostile_next_to_honest)
 	pthread_join(hth, NULL);
 	/* stopped first, so that the counters include the last pass's
 	 * fires and handbacks */
-	ck_assert_int_eq(agent_stop(ag), 0);
-	ck_assert_int_eq(agent_get_stats(ag, &st), 0);
-	agent_destroy(ag);
+	ck_assert_int_eq(pvagent_stop(ag), 0);
+	ck_assert_int_eq(pvagent_get_stats(ag, &st), 0);
+	pvagent_destroy(ag);
 
 	for (int t = 0; t < NHONEST / 2; t++)
 		for (int k = 0; k < 2; k++) {

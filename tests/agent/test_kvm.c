@@ -161,12 +161,12 @@ static int irqfd_route(struct vm *vm, int efd)
 }
 
 /* Arm @p slot, wait for the agent to fire it and the counter to rise. */
-static void fire_and_count(struct vm *vm, struct agent *ag,
+static void fire_and_count(struct vm *vm, struct pvagent *ag,
 			   struct pvtimer_area *area, uint32_t slot,
 			   uint8_t vector, uint64_t want_fires)
 {
 	struct pvtimer_guest g;
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 	uint64_t before = vcpu_stat(vm, "irq_injections"), after = before;
 	int r = -1;
 
@@ -180,7 +180,7 @@ static void fire_and_count(struct vm *vm, struct agent *ag,
 		after = vcpu_stat(vm, "irq_injections");
 	}
 	ck_assert_uint_gt(after, before);
-	ck_assert_int_eq(agent_get_stats(ag, &st), 0);
+	ck_assert_int_eq(pvagent_get_stats(ag, &st), 0);
 	ck_assert_uint_eq(st.fires, want_fires);
 	ck_assert_uint_eq(st.inject_errors, 0);
 }
@@ -189,9 +189,9 @@ START_TEST(kvm_irqfd_and_signal_msi)
 {
 	struct vm vm = { .kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC) };
 	struct pvtimer_area *area = sim_area(2);
-	struct agent *ag = NULL;
-	struct agent_injector irqfd = { .kind = AGENT_INJ_IRQFD };
-	struct agent_injector msi = { .kind = AGENT_INJ_MSI,
+	struct pvagent *ag = NULL;
+	struct pvagent_injector irqfd = { .kind = PVAGENT_INJ_IRQFD };
+	struct pvagent_injector msi = { .kind = PVAGENT_INJ_MSI,
 				      .msi_address = MSI_ADDR };
 	struct pvtimer_tsc_map map;
 
@@ -205,14 +205,14 @@ START_TEST(kvm_irqfd_and_signal_msi)
 	ck_assert_int_eq(irqfd_route(&vm, irqfd.fd), 0);
 	msi.fd = vm.fd;
 
-	ck_assert_int_eq(agent_new(NULL, &ag), 0);
-	ck_assert_int_eq(agent_attach_area(ag, area, &map, NULL), 0);
-	ck_assert_int_eq(agent_bind_slot(ag, 0, 0, &irqfd), 0);
-	ck_assert_int_eq(agent_bind_slot(ag, 0, 1, &msi), 0);
-	ck_assert_int_eq(agent_start(ag), 0);
+	ck_assert_int_eq(pvagent_new(NULL, &ag), 0);
+	ck_assert_int_eq(pvagent_attach_area(ag, area, &map, NULL), 0);
+	ck_assert_int_eq(pvagent_bind_slot(ag, 0, 0, &irqfd), 0);
+	ck_assert_int_eq(pvagent_bind_slot(ag, 0, 1, &msi), 0);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	fire_and_count(&vm, ag, area, 0, IRQFD_VECTOR, 1);
 	fire_and_count(&vm, ag, area, 1, MSI_VECTOR, 2);
-	agent_destroy(ag);
+	pvagent_destroy(ag);
 	vm_destroy(&vm);
 	close(irqfd.fd);
 	close(vm.kvm);

@@ -52,18 +52,18 @@ static void wait_calls(struct calls *c, uint32_t slot, uint32_t n,
 		sim_sleep_ns(100000);
 }
 
-static struct agent *agent_for(struct pvtimer_area *area, uint32_t nslots,
+static struct pvagent *agent_for(struct pvtimer_area *area, uint32_t nslots,
 			       struct calls *c, uint32_t mode)
 {
-	AGENT_OPTS(o, .mode = mode);
-	struct agent_injector inj = { .kind = AGENT_INJ_CALLBACK, .fn = record,
+	PVAGENT_OPTS(o, .mode = mode);
+	struct pvagent_injector inj = { .kind = PVAGENT_INJ_CALLBACK, .fn = record,
 				      .ctx = c };
-	struct agent *ag = NULL;
+	struct pvagent *ag = NULL;
 
-	ck_assert_int_eq(agent_new(&o, &ag), 0);
-	ck_assert_int_eq(agent_attach_area(ag, area, NULL, NULL), 0);
+	ck_assert_int_eq(pvagent_new(&o, &ag), 0);
+	ck_assert_int_eq(pvagent_attach_area(ag, area, NULL, NULL), 0);
 	for (uint32_t i = 0; i < nslots; i++)
-		ck_assert_int_eq(agent_bind_slot(ag, 0, i, &inj), 0);
+		ck_assert_int_eq(pvagent_bind_slot(ag, 0, i, &inj), 0);
 	return ag;
 }
 
@@ -76,17 +76,17 @@ START_TEST(stalled_host_fires_held_deadline)
 	/* horizon 20 ms, stall 80 ms: the deadline is 60+ ms past */
 	struct pvtimer_area *area = sim_area_ex(2, 20000000ull, 0, 0);
 	struct calls *c = calloc(1, sizeof(*c));
-	struct agent *ag = agent_for(area, 2, c, _i ? AGENT_MODE_ADAPTIVE
-						   : AGENT_MODE_DEDICATED);
+	struct pvagent *ag = agent_for(area, 2, c, _i ? PVAGENT_MODE_ADAPTIVE
+						   : PVAGENT_MODE_DEDICATED);
 	struct pvtimer_guest g0, g1;
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 	uint64_t dl0, dl1, end;
 
 	ck_assert_int_eq(pvtimer_guest_init(&g0, pvtimer_area_mem(area),
 					    pvtimer_area_bytes(area), 0, 0x40), 0);
 	ck_assert_int_eq(pvtimer_guest_init(&g1, pvtimer_area_mem(area),
 					    pvtimer_area_bytes(area), 1, 0x41), 0);
-	ck_assert_int_eq(agent_start(ag), 0);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	sim_sleep_ns(5000000);
 	c->stall_ns = 80000000ull;
 	/* room for sim_arm_pv's retries on a loaded machine before the
@@ -111,10 +111,10 @@ START_TEST(stalled_host_fires_held_deadline)
 			  PVTIMER_STATUS_FIRED);
 	ck_assert_int_eq(pvtimer_guest_on_interrupt(&g1),
 			 PVTIMER_GUEST_IRQ_EXPIRED);
-	ck_assert_int_eq(agent_get_stats(ag, &st), 0);
+	ck_assert_int_eq(pvagent_get_stats(ag, &st), 0);
 	ck_assert_uint_eq(st.fires, 2);
 	ck_assert_uint_eq(st.rejected_past, 0);
-	agent_destroy(ag);
+	pvagent_destroy(ag);
 	pvtimer_area_destroy(area);
 	free(c);
 }
@@ -127,12 +127,12 @@ START_TEST(reject_wakes_once)
 {
 	struct pvtimer_area *area = sim_area_ex(2, 1000000000ull, 0x40, 0x7f);
 	struct calls *c = calloc(1, sizeof(*c));
-	struct agent *ag = agent_for(area, 2, c, _i ? AGENT_MODE_ADAPTIVE
-						   : AGENT_MODE_DEDICATED);
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent *ag = agent_for(area, 2, c, _i ? PVAGENT_MODE_ADAPTIVE
+						   : PVAGENT_MODE_DEDICATED);
+	struct pvagent_stats st = { .sz = sizeof(st) };
 	uint64_t far;
 
-	ck_assert_int_eq(agent_start(ag), 0);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	sim_sleep_ns(5000000);
 	far = sim_tsc() + sim_ns_to_tsc(500000000ull);
 	/* slot 0: vector 0xec, outside 0x40..0x7f */
@@ -158,11 +158,11 @@ START_TEST(reject_wakes_once)
 	wait_calls(c, 0, 2, 2000000000ull);
 	sim_sleep_ns(5000000);
 	ck_assert_uint_eq(calls_of(c, 0), 2);
-	ck_assert_int_eq(agent_get_stats(ag, &st), 0);
+	ck_assert_int_eq(pvagent_get_stats(ag, &st), 0);
 	ck_assert_uint_eq(st.reject_wakes, 3);
 	ck_assert_uint_eq(st.fires, 0);
 	ck_assert_uint_eq(st.injections, 3);
-	agent_destroy(ag);
+	pvagent_destroy(ag);
 	pvtimer_area_destroy(area);
 	free(c);
 }
@@ -175,27 +175,27 @@ START_TEST(budget_never_abandons)
 {
 	struct pvtimer_area *area = sim_area(64);
 	struct calls *c = calloc(1, sizeof(*c));
-	struct agent *ag = agent_for(area, 64, c, _i ? AGENT_MODE_ADAPTIVE
-						    : AGENT_MODE_DEDICATED);
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent *ag = agent_for(area, 64, c, _i ? PVAGENT_MODE_ADAPTIVE
+						    : PVAGENT_MODE_DEDICATED);
+	struct pvagent_stats st = { .sz = sizeof(st) };
 	uint64_t dl = sim_tsc() + sim_ns_to_tsc(60000000ull), end;
 
 	for (uint32_t i = 0; i < 64; i++)
 		sim_raw_publish(area, i, 100 + i, dl, 0x40, PVTIMER_ARM_ARMED);
-	ck_assert_int_eq(agent_start(ag), 0);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	end = sim_tsc() + sim_ns_to_tsc(3000000000ull);
 	while (__atomic_load_n(&c->total, __ATOMIC_ACQUIRE) < 64 &&
 	       sim_tsc() < end)
 		sim_sleep_ns(1000000);
 	sim_sleep_ns(5000000);
-	ck_assert_int_eq(agent_get_stats(ag, &st), 0);
+	ck_assert_int_eq(pvagent_get_stats(ag, &st), 0);
 	ck_assert_uint_eq(__atomic_load_n(&c->total, __ATOMIC_ACQUIRE), 64);
 	ck_assert_uint_eq(st.fires, 64);
 	ck_assert_uint_gt(st.budget_stops, 0);
 	for (uint32_t i = 0; i < 64; i++)
 		ck_assert_uint_eq(PVTIMER_STATUS_CODE(sim_status(area, i)),
 				  PVTIMER_STATUS_FIRED);
-	agent_destroy(ag);
+	pvagent_destroy(ag);
 	pvtimer_area_destroy(area);
 	free(c);
 }
@@ -211,8 +211,8 @@ START_TEST(fire_reread_checks_the_deadline)
 {
 	struct pvtimer_area *area = sim_area_ex(1, 0, 0, 0);
 	struct calls *c = calloc(1, sizeof(*c));
-	struct agent *ag = agent_for(area, 1, c, _i ? AGENT_MODE_ADAPTIVE
-						   : AGENT_MODE_DEDICATED);
+	struct pvagent *ag = agent_for(area, 1, c, _i ? PVAGENT_MODE_ADAPTIVE
+						   : PVAGENT_MODE_DEDICATED);
 	const struct pvtimer_abi_header *h = pvtimer_area_mem(area);
 	struct pvtimer_abi_slot *sl = (struct pvtimer_abi_slot *)
 		((char *)pvtimer_area_mem(area) + h->slots_offset);
@@ -221,7 +221,7 @@ START_TEST(fire_reread_checks_the_deadline)
 
 	ck_assert_int_eq(pvtimer_guest_init(&g, pvtimer_area_mem(area),
 					    pvtimer_area_bytes(area), 0, 0x40), 0);
-	ck_assert_int_eq(agent_start(ag), 0);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	sim_sleep_ns(5000000);
 	d1 = sim_tsc() + sim_ns_to_tsc(150000000ull);
 	ck_assert_int_eq(sim_arm_pv(&g, d1), PVTIMER_GUEST_PV);
@@ -240,7 +240,7 @@ START_TEST(fire_reread_checks_the_deadline)
 	wait_calls(c, 0, 1, 2000000000ull);
 	ck_assert_uint_eq(calls_of(c, 0), 1);
 	ck_assert_uint_ge(c->tsc[0], d2);
-	agent_destroy(ag);
+	pvagent_destroy(ag);
 	pvtimer_area_destroy(area);
 	free(c);
 }

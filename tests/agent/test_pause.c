@@ -40,28 +40,28 @@ START_TEST(paused_mid_run_loses_nothing)
 {
 	struct pvtimer_area *area = sim_area(NVCPU);
 	const struct pvtimer_abi_header *hdr = pvtimer_area_mem(area);
-	AGENT_OPTS(o, .mode = _i ? AGENT_MODE_ADAPTIVE : AGENT_MODE_DEDICATED);
-	struct agent *ag = NULL;
+	PVAGENT_OPTS(o, .mode = _i ? PVAGENT_MODE_ADAPTIVE : PVAGENT_MODE_DEDICATED);
+	struct pvagent *ag = NULL;
 	struct vcpu_run *r = calloc(NVCPU, sizeof(*r));
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 	pthread_t th[NVCPU];
 	uint64_t end, timers = 0, delivered = 0, lost = 0, early = 0, hb = 0;
 	uint64_t pv = 0;
 	int pauses = 0;
 
-	ck_assert_int_eq(agent_new(&o, &ag), 0);
-	ck_assert_int_eq(agent_attach_area(ag, area, NULL, NULL), 0);
+	ck_assert_int_eq(pvagent_new(&o, &ag), 0);
+	ck_assert_int_eq(pvagent_attach_area(ag, area, NULL, NULL), 0);
 	for (uint32_t i = 0; i < NVCPU; i++) {
-		struct agent_injector inj;
+		struct pvagent_injector inj;
 
 		ck_assert_int_eq(sim_vcpu_init(&r[i].v, area, i), 0);
 		inj = sim_vcpu_injector(&r[i].v);
-		ck_assert_int_eq(agent_bind_slot(ag, 0, i, &inj), 0);
+		ck_assert_int_eq(pvagent_bind_slot(ag, 0, i, &inj), 0);
 		r[i].seed = i + 3;
 		r[i].span_ns = _i ? 14900000 : 4900000;
 	}
-	ck_assert_int_eq(agent_pause(ag), -ESRCH);
-	ck_assert_int_eq(agent_start(ag), 0);
+	ck_assert_int_eq(pvagent_pause(ag), -ESRCH);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	end = sim_tsc() + sim_ns_to_tsc(RUN_NS);
 	for (uint32_t i = 0; i < NVCPU; i++) {
 		r[i].end = end;
@@ -69,8 +69,8 @@ START_TEST(paused_mid_run_loses_nothing)
 	}
 	while (sim_tsc() < end) {
 		sim_sleep_ns(15000000);
-		ck_assert_int_eq(agent_pause(ag), 0);
-		ck_assert_int_eq(agent_pause(ag), -EALREADY);
+		ck_assert_int_eq(pvagent_pause(ag), 0);
+		ck_assert_int_eq(pvagent_pause(ag), -EALREADY);
 		/* paused: no promise a guest could take */
 		ck_assert_uint_eq(__atomic_load_n(&hdr->host_flags,
 						  __ATOMIC_ACQUIRE) &
@@ -79,13 +79,13 @@ START_TEST(paused_mid_run_loses_nothing)
 						  __ATOMIC_ACQUIRE),
 				  PVTIMER_SYNC_NEVER);
 		sim_sleep_ns(5000000);
-		ck_assert_int_eq(agent_resume(ag), 0);
+		ck_assert_int_eq(pvagent_resume(ag), 0);
 		pauses++;
 	}
 	for (uint32_t i = 0; i < NVCPU; i++)
 		pthread_join(th[i], NULL);
-	ck_assert_int_eq(agent_get_stats(ag, &st), 0);
-	agent_destroy(ag);
+	ck_assert_int_eq(pvagent_get_stats(ag, &st), 0);
+	pvagent_destroy(ag);
 	for (uint32_t i = 0; i < NVCPU; i++) {
 		struct sim_vcpu *v = &r[i].v;
 
@@ -128,9 +128,9 @@ static int count_cb(void *ctx, uint32_t area, uint32_t slot, uint8_t vector)
 START_TEST(resume_fires_what_expired)
 {
 	struct pvtimer_area *area = sim_area(1);
-	AGENT_OPTS(o, .mode = _i ? AGENT_MODE_ADAPTIVE : AGENT_MODE_DEDICATED);
-	struct agent_injector cb = { .kind = AGENT_INJ_CALLBACK, .fn = count_cb };
-	struct agent *ag = NULL;
+	PVAGENT_OPTS(o, .mode = _i ? PVAGENT_MODE_ADAPTIVE : PVAGENT_MODE_DEDICATED);
+	struct pvagent_injector cb = { .kind = PVAGENT_INJ_CALLBACK, .fn = count_cb };
+	struct pvagent *ag = NULL;
 	struct pvtimer_guest g;
 	struct pvtimer_abi_slot *s;
 	const struct pvtimer_abi_header *hdr = pvtimer_area_mem(area);
@@ -138,10 +138,10 @@ START_TEST(resume_fires_what_expired)
 	int r = -1;
 
 	shots = 0;
-	ck_assert_int_eq(agent_new(&o, &ag), 0);
-	ck_assert_int_eq(agent_attach_area(ag, area, NULL, NULL), 0);
-	ck_assert_int_eq(agent_bind_slot(ag, 0, 0, &cb), 0);
-	ck_assert_int_eq(agent_start(ag), 0);
+	ck_assert_int_eq(pvagent_new(&o, &ag), 0);
+	ck_assert_int_eq(pvagent_attach_area(ag, area, NULL, NULL), 0);
+	ck_assert_int_eq(pvagent_bind_slot(ag, 0, 0, &cb), 0);
+	ck_assert_int_eq(pvagent_start(ag), 0);
 	ck_assert_int_eq(pvtimer_guest_init(&g, pvtimer_area_mem(area),
 					    pvtimer_area_bytes(area), 0, 0x41), 0);
 	s = (void *)((char *)pvtimer_area_mem(area) + hdr->slots_offset);
@@ -150,11 +150,11 @@ START_TEST(resume_fires_what_expired)
 	dl = sim_tsc() + sim_ns_to_tsc(200000000ull);
 	r = sim_arm_pv(&g, dl);
 	ck_assert_int_eq(r, PVTIMER_GUEST_PV);
-	ck_assert_int_eq(agent_pause(ag), 0);
+	ck_assert_int_eq(pvagent_pause(ag), 0);
 	ck_assert_uint_eq(__atomic_load_n(&shots, __ATOMIC_RELAXED), 1);
 	sim_hw_wait(dl + sim_ns_to_tsc(5000000));
-	ck_assert_int_eq(agent_resume(ag), 0);
-	ck_assert_int_eq(agent_resume(ag), -EALREADY);
+	ck_assert_int_eq(pvagent_resume(ag), 0);
+	ck_assert_int_eq(pvagent_resume(ag), -EALREADY);
 	for (int i = 0; i < 1000 && __atomic_load_n(&shots, __ATOMIC_RELAXED) < 2; i++)
 		sim_sleep_ns(1000000);
 	ck_assert_uint_eq(__atomic_load_n(&shots, __ATOMIC_RELAXED), 2);
@@ -164,7 +164,7 @@ START_TEST(resume_fires_what_expired)
 			  __atomic_load_n(&s->arm_gen, __ATOMIC_RELAXED));
 	sim_sleep_ns(10000000);
 	ck_assert_uint_eq(__atomic_load_n(&shots, __ATOMIC_RELAXED), 2);
-	agent_destroy(ag);
+	pvagent_destroy(ag);
 	pvtimer_area_destroy(area);
 }
 END_TEST

@@ -67,36 +67,36 @@ static int fire_once(struct pvtimer_area *area, struct seen *s)
 int main(void)
 {
 	PVTIMER_AREA_OPTS(ao, .slot_count = 2);
-	AGENT_OPTS(o, .mode = AGENT_MODE_ADAPTIVE);
+	PVAGENT_OPTS(o, .mode = PVAGENT_MODE_ADAPTIVE);
 	struct seen seen = { 0 };
-	struct agent_injector inj = { .kind = AGENT_INJ_CALLBACK, .fn = on_fire,
+	struct pvagent_injector inj = { .kind = PVAGENT_INJ_CALLBACK, .fn = on_fire,
 				      .ctx = &seen };
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 	struct pvtimer_area *area = NULL;
-	struct agent *ag = NULL;
+	struct pvagent *ag = NULL;
 	uint32_t area_id = 99;
 	int err;
 
 	err = pvtimer_area_new(&ao, &area);
 	if (!err)
-		err = agent_new(&o, &ag);
+		err = pvagent_new(&o, &ag);
 	if (!err)
-		err = agent_attach_area(ag, area, NULL, &area_id);
+		err = pvagent_attach_area(ag, area, NULL, &area_id);
 	if (!err)
-		err = agent_bind_slot(ag, area_id, 0, &inj);
+		err = pvagent_bind_slot(ag, area_id, 0, &inj);
 	if (!err)
-		err = agent_start(ag);
+		err = pvagent_start(ag);
 	if (!err)
 		err = fire_once(area, &seen);
 	if (!err)
-		err = agent_stop(ag);
+		err = pvagent_stop(ag);
 	if (!err)
-		err = agent_get_stats(ag, &st);
+		err = pvagent_get_stats(ag, &st);
 	printf("exitless-agent: %d, callback calls %d (area %u slot %u vector %#x), "
 	       "fires %llu, pick_cpu %d\n",
 	       err, seen.calls, seen.area, seen.slot, seen.vector,
-	       (unsigned long long)st.fires, agent_pick_cpu(NULL, 0));
-	agent_destroy(ag);
+	       (unsigned long long)st.fires, pvagent_pick_cpu(NULL, 0));
+	pvagent_destroy(ag);
 	pvtimer_area_destroy(area);
 	if (err || seen.calls < 1 || seen.area != area_id || seen.slot != 0 ||
 	    seen.vector != VECTOR || st.fires < 1)

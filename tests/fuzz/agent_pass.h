@@ -60,6 +60,6 @@ int fz_inject(void *ctx, uint32_t area_id, uint32_t slot, uint8_t vector);
 /* Remember a structured arm of @slot before it becomes visible. */
 void fz_note_arm(uint32_t slot, uint32_t gen, uint64_t deadline);
 /* After the agent stopped: its statistics against what the injector saw. */
-void fz_check_stats(struct agent *ag);
+void fz_check_stats(struct pvagent *ag);
 
 #endif

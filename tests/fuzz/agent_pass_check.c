@@ -110,11 +110,11 @@ int fz_inject(void *ctx, uint32_t area_id, uint32_t slot, uint8_t vector)
 	return 0;
 }
 
-void fz_check_stats(struct agent *ag)
+void fz_check_stats(struct pvagent *ag)
 {
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 
-	FZ_MUST(agent_get_stats(ag, &st) == 0);
+	FZ_MUST(pvagent_get_stats(ag, &st) == 0);
 	/* every injection reached the injector; every failure was counted */
 	FZ_MUST(st.injections == __atomic_load_n(&fz.calls, __ATOMIC_RELAXED));
 	FZ_MUST(st.inject_errors == __atomic_load_n(&fz.failures, __ATOMIC_RELAXED));

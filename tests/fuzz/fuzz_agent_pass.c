@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define WAIT_TSC (1ull << 28) /* ~0.1 s: a noisy machine, not a hang */
 
 struct harness {
-	struct agent *ag;
+	struct pvagent *ag;
 	size_t bytes;
 	int running, paused;
 	int guest_ok[FZ_MAX_SLOTS];
@@ -69,15 +69,15 @@ static void set_pending(uint32_t word, uint64_t bits)
 
 static void bind_slot(struct harness *h, uint32_t s)
 {
-	struct agent_injector inj = { .kind = AGENT_INJ_CALLBACK, .fn = fz_inject };
+	struct pvagent_injector inj = { .kind = PVAGENT_INJ_CALLBACK, .fn = fz_inject };
 
 	__atomic_store_n(&fz.slot[s].bound, 1, __ATOMIC_RELEASE);
-	FZ_MUST(agent_bind_slot(h->ag, fz.area_id, s, &inj) == 0);
+	FZ_MUST(pvagent_bind_slot(h->ag, fz.area_id, s, &inj) == 0);
 }
 
 static void detach_slot(struct harness *h, uint32_t s)
 {
-	FZ_MUST(agent_detach_slot(h->ag, fz.area_id, s) == 0);
+	FZ_MUST(pvagent_detach_slot(h->ag, fz.area_id, s) == 0);
 	/* a handback shot may come during the detach, none after */
 	__atomic_store_n(&fz.slot[s].bound, 0, __ATOMIC_RELEASE);
 }
@@ -91,8 +91,8 @@ static int setup(struct harness *h, const uint8_t *cfg)
 			  .max_horizon_tsc = horizons[cfg[0] >> 4 & 3],
 			  .vector_min = (cfg[0] & 0x80) ? 0x40 : 0,
 			  .vector_max = (cfg[0] & 0x80) ? 0xef : 0);
-	AGENT_OPTS(ao, .mode = (cfg[0] & 1) ? AGENT_MODE_ADAPTIVE : AGENT_MODE_DEDICATED,
-		   .uring_min_batch = AGENT_URING_NEVER,
+	PVAGENT_OPTS(ao, .mode = (cfg[0] & 1) ? PVAGENT_MODE_ADAPTIVE : PVAGENT_MODE_DEDICATED,
+		   .uring_min_batch = PVAGENT_URING_NEVER,
 		   .spin_threshold_ns = 5000, .max_sleep_ns = 20000);
 
 	memset(&fz, 0, sizeof(fz));
@@ -110,8 +110,8 @@ static int setup(struct harness *h, const uint8_t *cfg)
 	FZ_MUST(pvtimer_area_new(&o, &fz.area) == 0);
 	fz.slots_offset = ((struct pvtimer_abi_header *)(void *)fz.mem)->slots_offset;
 	FZ_MUST(pvtimer_tsc_map_init(&map, 1000000, 1000000, fz.tsc_offset) == 0);
-	FZ_MUST(agent_new(&ao, &h->ag) == 0);
-	FZ_MUST(agent_attach_area(h->ag, fz.area, &map, &fz.area_id) == 0);
+	FZ_MUST(pvagent_new(&ao, &h->ag) == 0);
+	FZ_MUST(pvagent_attach_area(h->ag, fz.area, &map, &fz.area_id) == 0);
 	for (uint32_t s = 0; s < fz.nslots; s++) {
 		h->guest_ok[s] = pvtimer_guest_init(&h->g[s], fz.mem, h->bytes, s,
 						    vectors[cfg[2] & 3]) == 0;
@@ -123,14 +123,14 @@ static int setup(struct harness *h, const uint8_t *cfg)
 
 static void start(struct harness *h)
 {
-	FZ_MUST(agent_start(h->ag) == 0);
+	FZ_MUST(pvagent_start(h->ag) == 0);
 	h->running = 1;
 	h->paused = 0;
 }
 
 static void stop(struct harness *h)
 {
-	FZ_MUST(agent_stop(h->ag) == 0);
+	FZ_MUST(pvagent_stop(h->ag) == 0);
 	h->running = 0;
 	h->paused = 0;
 }
@@ -138,15 +138,15 @@ static void stop(struct harness *h)
 /* Let the agent run @passes passes, then let @spin ticks pass. */
 static void wait_passes(const struct harness *h, uint32_t passes, uint64_t spin)
 {
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 	uint64_t t0 = __builtin_ia32_rdtsc(), want;
 
 	if (h->running && !h->paused) {
-		FZ_MUST(agent_get_stats(h->ag, &st) == 0);
+		FZ_MUST(pvagent_get_stats(h->ag, &st) == 0);
 		want = st.scans + passes;
 		while (st.scans < want && __builtin_ia32_rdtsc() - t0 < WAIT_TSC) {
 			sched_yield(); /* the agent may share our CPU */
-			FZ_MUST(agent_get_stats(h->ag, &st) == 0);
+			FZ_MUST(pvagent_get_stats(h->ag, &st) == 0);
 		}
 	}
 	t0 = __builtin_ia32_rdtsc();
@@ -229,7 +229,7 @@ static void run_op(struct harness *h, const uint8_t *op)
 	case 7:
 		if (!h->running)
 			break;
-		FZ_MUST((h->paused ? agent_resume(h->ag) : agent_pause(h->ag)) == 0);
+		FZ_MUST((h->paused ? pvagent_resume(h->ag) : pvagent_pause(h->ag)) == 0);
 		h->paused = !h->paused;
 		break;
 	case 8:
@@ -280,7 +280,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (h->running)
 		stop(h);
 	fz_check_stats(h->ag);
-	agent_destroy(h->ag);
+	pvagent_destroy(h->ag);
 	pvtimer_area_destroy(fz.area);
 	free(fz.mem);
 	free(h);

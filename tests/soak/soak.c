@@ -116,7 +116,7 @@ START_TEST(soak_run)
 						    pvtimer_area_bytes(soak.area), i,
 						    SOAK_VECTOR), 0);
 	}
-	ck_assert_int_eq(soak_agent_up(AGENT_MODE_ADAPTIVE, 0), 0);
+	ck_assert_int_eq(soak_agent_up(PVAGENT_MODE_ADAPTIVE, 0), 0);
 	t0 = mono_ns();
 	ck_assert_int_eq(pthread_create(&vmm, NULL, soak_vmm_main, NULL), 0);
 	for (uint32_t i = 0; i < SOAK_VCPUS; i++)

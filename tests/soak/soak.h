@@ -73,7 +73,7 @@ struct soak_host_counts {
 
 struct soak {
 	struct pvtimer_area *area;
-	struct agent *agent;
+	struct pvagent *agent;
 	uint32_t area_id;
 	uint64_t tpu;         /* TSC ticks per microsecond */
 	uint64_t backstop;    /* B, ticks */

@@ -94,15 +94,15 @@ int soak_inject(void *ctx, uint32_t area_id, uint32_t slot, uint8_t vector)
 
 static int bind(uint32_t s)
 {
-	struct agent_injector inj = { .kind = AGENT_INJ_CALLBACK, .fn = soak_inject };
+	struct pvagent_injector inj = { .kind = PVAGENT_INJ_CALLBACK, .fn = soak_inject };
 
 	__atomic_store_n(&soak.bound[s], 1, __ATOMIC_RELEASE);
-	return agent_bind_slot(soak.agent, soak.area_id, s, &inj);
+	return pvagent_bind_slot(soak.agent, soak.area_id, s, &inj);
 }
 
 static int detach(uint32_t s)
 {
-	int rc = agent_detach_slot(soak.agent, soak.area_id, s);
+	int rc = pvagent_detach_slot(soak.agent, soak.area_id, s);
 
 	/* a handback may be shot during the detach, nothing after it */
 	__atomic_store_n(&soak.bound[s], 0, __ATOMIC_RELEASE);
@@ -111,33 +111,33 @@ static int detach(uint32_t s)
 
 int soak_agent_up(uint32_t mode, int64_t skew_tsc)
 {
-	AGENT_OPTS(o, .mode = mode, .uring_min_batch = AGENT_URING_NEVER,
+	PVAGENT_OPTS(o, .mode = mode, .uring_min_batch = PVAGENT_URING_NEVER,
 		   .max_sleep_ns = 200000);
 	struct pvtimer_tsc_map map;
 	int rc = pvtimer_tsc_map_init(&map, 1000000, 1000000, skew_tsc);
 
 	if (!rc)
-		rc = agent_new(&o, &soak.agent);
+		rc = pvagent_new(&o, &soak.agent);
 	if (!rc)
-		rc = agent_attach_area(soak.agent, soak.area, &map, &soak.area_id);
+		rc = pvagent_attach_area(soak.agent, soak.area, &map, &soak.area_id);
 	for (uint32_t s = 0; !rc && s < SOAK_VCPUS; s++)
 		rc = bind(s);
 	if (!rc)
-		rc = agent_start(soak.agent);
+		rc = pvagent_start(soak.agent);
 	return rc;
 }
 
 void soak_agent_down(void)
 {
-	struct agent_stats st = { .sz = sizeof(st) };
+	struct pvagent_stats st = { .sz = sizeof(st) };
 
-	agent_stop(soak.agent);
-	if (agent_get_stats(soak.agent, &st) == 0) {
+	pvagent_stop(soak.agent);
+	if (pvagent_get_stats(soak.agent, &st) == 0) {
 		soak.agent_fires += st.fires;
 		soak.agent_handbacks += st.handbacks;
 		soak.agent_inject_errors += st.inject_errors;
 	}
-	agent_destroy(soak.agent);
+	pvagent_destroy(soak.agent);
 	soak.agent = NULL;
 	for (uint32_t s = 0; s < SOAK_VCPUS; s++)
 		__atomic_store_n(&soak.bound[s], 0, __ATOMIC_RELEASE);
@@ -159,17 +159,17 @@ static int vmm_step(uint64_t r, uint32_t *mode)
 
 	switch ((r >> 8) % 8) {
 	case 0:
-		rc = agent_pause(soak.agent);
+		rc = pvagent_pause(soak.agent);
 		sleep_us(hold);
 		if (!rc)
-			rc = agent_resume(soak.agent);
+			rc = pvagent_resume(soak.agent);
 		HOST_ADD(pauses, 1);
 		break;
 	case 1:
-		rc = agent_stop(soak.agent);
+		rc = pvagent_stop(soak.agent);
 		sleep_us(hold);
 		if (!rc)
-			rc = agent_start(soak.agent);
+			rc = pvagent_start(soak.agent);
 		HOST_ADD(stops, 1);
 		break;
 	case 2: /* a new agent in the other mode, every other pair with a
@@ -205,7 +205,7 @@ static int vmm_step(uint64_t r, uint32_t *mode)
 void *soak_vmm_main(void *arg)
 {
 	uint64_t r = 0x9e3779b97f4a7c15ull;
-	uint32_t mode = AGENT_MODE_ADAPTIVE;
+	uint32_t mode = PVAGENT_MODE_ADAPTIVE;
 	intptr_t rc = 0;
 
 	(void)arg;

@@ -12,7 +12,7 @@
  *
  * ABI 1.1 behaviour: a deadline already past when read (or found long past
  * after the agent thread was held up) fires at once; a rejected generation
- * gets exactly one wake injection (see agent_inject_fn for its vector). One
+ * gets exactly one wake injection (see pvagent_inject_fn for its vector). One
  * area costs a pass at most 16 slot reads, a slot at most one read and one
  * fire; bits a pass took but did not read are marked pending again; a slot
  * that reads torn, rejected or already due on consecutive reads is parked
@@ -22,7 +22,7 @@
  * Thread safety: every agent_*() function may be called from any thread;
  * they serialise on the handle. None may be called from an injector
  * callback (they would wait for the agent thread that runs the callback),
- * and none after or concurrently with agent_destroy().
+ * and none after or concurrently with pvagent_destroy().
  * Errors are negative errno values; the library never prints or aborts.
  */
 #ifndef EXITLESS_AGENT_H
@@ -30,7 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h> /* memset in AGENT_OPTS */
+#include <string.h> /* memset in PVAGENT_OPTS */
 
 #include <exitless/pvtimer.h>
 
@@ -38,46 +38,46 @@
 extern "C" {
 #endif
 
-#ifndef AGENT_API
-#define AGENT_API __attribute__((visibility("default")))
+#ifndef PVAGENT_API
+#define PVAGENT_API __attribute__((visibility("default")))
 #endif
 
 /** Opaque agent handle. */
-struct agent;
+struct pvagent;
 
-/** agent_opts.cpu_policy: do not pin the agent thread. */
-#define AGENT_CPU_ANY 0u
-/** agent_opts.cpu_policy: pin to agent_opts.cpu. */
-#define AGENT_CPU_FIXED 1u
-/** agent_opts.cpu_policy: pick a CPU near the vCPUs but not one of theirs
- * (agent_pick_cpu()). */
-#define AGENT_CPU_PICK 2u
+/** pvagent_opts.cpu_policy: do not pin the agent thread. */
+#define PVAGENT_CPU_ANY 0u
+/** pvagent_opts.cpu_policy: pin to pvagent_opts.cpu. */
+#define PVAGENT_CPU_FIXED 1u
+/** pvagent_opts.cpu_policy: pick a CPU near the vCPUs but not one of theirs
+ * (pvagent_pick_cpu()). */
+#define PVAGENT_CPU_PICK 2u
 
 /** Spin on the TSC between passes: lowest lateness, one busy core. */
-#define AGENT_MODE_DEDICATED 0u
+#define PVAGENT_MODE_DEDICATED 0u
 /** Spin only near a deadline; sleep otherwise (and promise less). */
-#define AGENT_MODE_ADAPTIVE 1u
+#define PVAGENT_MODE_ADAPTIVE 1u
 
-/** agent_opts.uring_min_batch: never batch with io_uring. */
-#define AGENT_URING_NEVER UINT32_MAX
+/** pvagent_opts.uring_min_batch: never batch with io_uring. */
+#define PVAGENT_URING_NEVER UINT32_MAX
 
 /**
- * Options of agent_new(). Declare with AGENT_OPTS() so that @c sz is set;
+ * Options of pvagent_new(). Declare with PVAGENT_OPTS() so that @c sz is set;
  * zero means "default" for every field, fields only get appended.
  */
-struct agent_opts {
-	size_t sz;                  /**< sizeof(struct agent_opts) */
-	uint32_t cpu_policy;        /**< AGENT_CPU_* */
-	int cpu;                    /**< AGENT_CPU_FIXED: the CPU */
-	uint32_t mode;              /**< AGENT_MODE_* */
+struct pvagent_opts {
+	size_t sz;                  /**< sizeof(struct pvagent_opts) */
+	uint32_t cpu_policy;        /**< PVAGENT_CPU_* */
+	int cpu;                    /**< PVAGENT_CPU_FIXED: the CPU */
+	uint32_t mode;              /**< PVAGENT_MODE_* */
 	const int *vcpu_cpus;       /**< host CPUs of the vCPUs (for PICK);
-				     *   copied by agent_new() */
+				     *   copied by pvagent_new() */
 	uint32_t vcpu_cpu_count;    /**< entries at @c vcpu_cpus */
 	uint32_t uring_min_batch;   /**< irqfd shots due together from which
 				     *   io_uring is used; 0: measured by
-				     *   agent_new() (smallest batch where one
+				     *   pvagent_new() (smallest batch where one
 				     *   submission beats write(), else never);
-				     *   AGENT_URING_NEVER: never */
+				     *   PVAGENT_URING_NEVER: never */
 	uint64_t spin_threshold_ns; /**< adaptive: spin when the next deadline
 				     *   is this near; 0: 200 us */
 	uint64_t max_sleep_ns;      /**< adaptive: longest sleep; 0: 1 ms;
@@ -100,21 +100,21 @@ struct agent_opts {
 };
 
 /**
- * Declare a struct agent_opts named @p name, zeroed whole (padding
+ * Declare a struct pvagent_opts named @p name, zeroed whole (padding
  * included, libbpf's rule: a later version may give padding a meaning),
  * with @c sz set and the given fields.
  */
-#define AGENT_OPTS(name, ...)                                                 \
-	struct agent_opts name = ({                                           \
-		memset(&name, 0, sizeof(struct agent_opts));                  \
-		(struct agent_opts){ .sz = sizeof(struct agent_opts),         \
+#define PVAGENT_OPTS(name, ...)                                                 \
+	struct pvagent_opts name = ({                                           \
+		memset(&name, 0, sizeof(struct pvagent_opts));                  \
+		(struct pvagent_opts){ .sz = sizeof(struct pvagent_opts),         \
 				     __VA_ARGS__ };                           \
 	})
 
 /** Injector kinds. */
-#define AGENT_INJ_IRQFD 1u    /**< write 1 to an eventfd (a KVM irqfd) */
-#define AGENT_INJ_MSI 2u      /**< KVM_SIGNAL_MSI on a VM fd */
-#define AGENT_INJ_CALLBACK 3u /**< call a function (embedders, tests) */
+#define PVAGENT_INJ_IRQFD 1u    /**< write 1 to an eventfd (a KVM irqfd) */
+#define PVAGENT_INJ_MSI 2u      /**< KVM_SIGNAL_MSI on a VM fd */
+#define PVAGENT_INJ_CALLBACK 3u /**< call a function (embedders, tests) */
 
 /**
  * Callback injector. Runs on the agent thread; must not block or call
@@ -124,7 +124,7 @@ struct agent_opts {
  * guest accepts, as an irqfd's route does).
  * @return 0 or a negative errno (counted as an injection error).
  */
-typedef int (*agent_inject_fn)(void *ctx, uint32_t area_id, uint32_t slot,
+typedef int (*pvagent_inject_fn)(void *ctx, uint32_t area_id, uint32_t slot,
 			       uint8_t vector);
 
 /** How one slot's interrupt reaches its vCPU. The fds stay owned by the
@@ -132,8 +132,8 @@ typedef int (*agent_inject_fn)(void *ctx, uint32_t area_id, uint32_t slot,
  * route's vector (fires and reject wakes alike); an irqfd opened
  * O_NONBLOCK may share an io_uring submission with others, a blocking one
  * is written with write(). */
-struct agent_injector {
-	uint32_t kind;       /**< AGENT_INJ_* */
+struct pvagent_injector {
+	uint32_t kind;       /**< PVAGENT_INJ_* */
 	int fd;              /**< IRQFD: the eventfd; MSI: the VM fd */
 	uint64_t msi_address; /**< MSI: e.g. 0xfee00000 | apic_id << 12 */
 	uint32_t msi_data;   /**< MSI: bits 7..0 are replaced by the slot's
@@ -141,7 +141,7 @@ struct agent_injector {
 			      *   wake with vector 0 sends msi_data as is
 			      *   (its low byte is the wake vector) */
 	uint32_t msi_fixed_vector; /**< MSI: 1 = send msi_data as is */
-	agent_inject_fn fn;  /**< CALLBACK */
+	pvagent_inject_fn fn;  /**< CALLBACK */
 	void *ctx;           /**< CALLBACK: passed to @c fn */
 	uint64_t reserved[4]; /**< zero: room for later fields (a version that
 			       *   gives them a meaning treats zero as
@@ -150,11 +150,11 @@ struct agent_injector {
 
 /** Log2 lateness buckets: bucket b counts lateness in [2^b, 2^(b+1)) ns
  * (bucket 0 also holds 0 and 1 ns). */
-#define AGENT_LAT_BUCKETS 40
+#define PVAGENT_LAT_BUCKETS 40
 
-/** Counters of one agent. Set @c sz before agent_get_stats(). */
-struct agent_stats {
-	size_t sz;               /**< sizeof(struct agent_stats) */
+/** Counters of one agent. Set @c sz before pvagent_get_stats(). */
+struct pvagent_stats {
+	size_t sz;               /**< sizeof(struct pvagent_stats) */
 	uint64_t fires;          /**< generations fired (at their deadline,
 				  *   or at once when read already due) */
 	uint64_t injections;     /**< injector calls (fires and handbacks) */
@@ -186,14 +186,14 @@ struct agent_stats {
 				  *   fire-time re-reads */
 	uint64_t cpu_ns;         /**< CPU time of the agent thread(s) */
 	uint64_t run_ns;         /**< wall time the agent thread ran */
-	uint64_t late_hist[AGENT_LAT_BUCKETS]; /**< fire lateness, log2 ns,
+	uint64_t late_hist[PVAGENT_LAT_BUCKETS]; /**< fire lateness, log2 ns,
 				  *   from max(deadline, first read of the
 				  *   arm): a guest arming in the past cannot
 				  *   inflate it */
 	int32_t cpu;             /**< CPU the thread is pinned to, or -1 */
 	uint32_t sched_applied;  /**< 1: the requested policy was applied */
 	uint32_t uring_min_batch; /**< batch size from which io_uring is used
-				   *   (AGENT_URING_NEVER: not used, or the
+				   *   (PVAGENT_URING_NEVER: not used, or the
 				   *   ring failed and was retired) */
 	uint32_t reserved0;      /**< padding; 0 */
 	/* appended in 1.1 (present when sz covers them) */
@@ -223,27 +223,27 @@ struct agent_stats {
  * -ERANGE (FIXED CPU not allowed),
  * -ENOMEM, or the -errno of eventfd().
  */
-AGENT_API int agent_new(const struct agent_opts *opts, struct agent **out);
+PVAGENT_API int pvagent_new(const struct pvagent_opts *opts, struct pvagent **out);
 
 /**
  * Stop the agent if running (handing back whatever it holds, see
- * agent_stop()), join its thread and free it. Attached areas are not
+ * pvagent_stop()), join its thread and free it. Attached areas are not
  * destroyed. NULL-safe.
  */
-AGENT_API void agent_destroy(struct agent *agent);
+PVAGENT_API void pvagent_destroy(struct pvagent *agent);
 
 /**
  * Attach a pvtimer area. The agent does not own it: it must outlive the
- * agent or be detached from it by agent_destroy(). Every slot starts
+ * agent or be detached from it by pvagent_destroy(). Every slot starts
  * unbound (its next sync NEVER, so its guest falls back) until
- * agent_bind_slot(). Only while stopped.
+ * pvagent_bind_slot(). Only while stopped.
  * @param map guest/host TSC relation of the area's vCPUs (NULL: identity);
  *            copied
  * @param area_id receives the area's index for the other calls (may be NULL)
  * @return 0, -EBUSY (running or paused), -EEXIST (already attached),
  * -ENOMEM.
  */
-AGENT_API int agent_attach_area(struct agent *agent, struct pvtimer_area *area,
+PVAGENT_API int pvagent_attach_area(struct pvagent *agent, struct pvtimer_area *area,
 				const struct pvtimer_tsc_map *map,
 				uint32_t *area_id);
 
@@ -252,8 +252,8 @@ AGENT_API int agent_attach_area(struct agent *agent, struct pvtimer_area *area,
  * servicing it. Safe while running: takes effect before the next pass.
  * @return 0, -ENOENT (area), -ERANGE (slot), -EINVAL (injector).
  */
-AGENT_API int agent_bind_slot(struct agent *agent, uint32_t area_id,
-			      uint32_t slot, const struct agent_injector *inj);
+PVAGENT_API int pvagent_bind_slot(struct pvagent *agent, uint32_t area_id,
+			      uint32_t slot, const struct pvagent_injector *inj);
 
 /**
  * Stop servicing one slot: publish NEVER for it (seq_cst), take its pending
@@ -261,15 +261,15 @@ AGENT_API int agent_bind_slot(struct agent *agent, uint32_t area_id,
  * read found armed (status HANDBACK + one injection). Safe while running.
  * @return 0, -ENOENT, -ERANGE.
  */
-AGENT_API int agent_detach_slot(struct agent *agent, uint32_t area_id,
+PVAGENT_API int pvagent_detach_slot(struct pvagent *agent, uint32_t area_id,
 				uint32_t slot);
 
 /**
  * Start the agent thread: activate every area and service it.
- * @return 0, -EALREADY (running), -EBUSY (paused: use agent_resume()),
+ * @return 0, -EALREADY (running), -EBUSY (paused: use pvagent_resume()),
  * -ENOENT (no area attached), or the -errno of pthread_create.
  */
-AGENT_API int agent_start(struct agent *agent);
+PVAGENT_API int pvagent_start(struct pvagent *agent);
 
 /**
  * Stop: deactivate every area, take one more pending pass, fire what is
@@ -277,27 +277,27 @@ AGENT_API int agent_start(struct agent *agent);
  * injection), then join the thread. Returns when guests can no longer
  * depend on the agent. @return 0 or -EALREADY (not running).
  */
-AGENT_API int agent_stop(struct agent *agent);
+PVAGENT_API int pvagent_stop(struct pvagent *agent);
 
 /**
- * Pause (VM snapshot, migration): as agent_stop() but the thread stays,
+ * Pause (VM snapshot, migration): as pvagent_stop() but the thread stays,
  * parked without CPU use. Publishes nothing a guest could take as a promise.
  * @return 0, -EALREADY (paused), -ESRCH (not running).
  */
-AGENT_API int agent_pause(struct agent *agent);
+PVAGENT_API int pvagent_pause(struct pvagent *agent);
 
 /**
- * Resume after agent_pause(): re-activate every area, re-read every slot,
+ * Resume after pvagent_pause(): re-activate every area, re-read every slot,
  * fire what expired while paused and re-publish.
  * @return 0, -EALREADY (not paused).
  */
-AGENT_API int agent_resume(struct agent *agent);
+PVAGENT_API int pvagent_resume(struct pvagent *agent);
 
 /**
  * Snapshot the counters into @p stats (up to @c stats->sz bytes).
  * @return 0 or -EINVAL (NULL or @c sz too small).
  */
-AGENT_API int agent_get_stats(struct agent *agent, struct agent_stats *stats);
+PVAGENT_API int pvagent_get_stats(struct pvagent *agent, struct pvagent_stats *stats);
 
 /**
  * Lateness percentile from a stats snapshot's histogram.
@@ -305,7 +305,7 @@ AGENT_API int agent_get_stats(struct agent *agent, struct agent_stats *stats);
  * @return the upper edge in ns of the bucket holding the percentile, 0 if
  * nothing fired.
  */
-AGENT_API uint64_t agent_stats_late_pct(const struct agent_stats *stats,
+PVAGENT_API uint64_t pvagent_stats_late_pct(const struct pvagent_stats *stats,
 					double pct);
 
 /**
@@ -316,7 +316,7 @@ AGENT_API uint64_t agent_stats_late_pct(const struct agent_stats *stats,
  * buckets and _count; no _sum, which the agent does not keep), each family
  * once with one sample per snapshot. No server and no I/O: the caller
  * writes the text where it wants it. Any thread.
- * @param stats  @p n snapshots from agent_get_stats() (an older, smaller
+ * @param stats  @p n snapshots from pvagent_get_stats() (an older, smaller
  *               @c sz: the fields it has, the others read 0)
  * @param labels @p n label sets, each put in its samples' braces verbatim,
  *               e.g. `vm="web1",agent="0"`; NULL (or a NULL entry, or "")
@@ -330,7 +330,7 @@ AGENT_API uint64_t agent_stats_late_pct(const struct agent_stats *stats,
  * @p size or more means it was cut; -EINVAL for no or a NULL or too small
  * snapshot, a bad label set, or a NULL @p buf with a size.
  */
-AGENT_API int agent_stats_format_prometheus(const struct agent_stats *const *stats,
+PVAGENT_API int pvagent_stats_format_prometheus(const struct pvagent_stats *const *stats,
 					    const char *const *labels, size_t n,
 					    char *buf, size_t size);
 
@@ -341,7 +341,7 @@ AGENT_API int agent_stats_format_prometheus(const struct agent_stats *const *sta
  * @p vcpu_cpus. Highest such CPU first. Any thread.
  * @return the CPU number, or -ENODEV when every allowed CPU is a vCPU's.
  */
-AGENT_API int agent_pick_cpu(const int *vcpu_cpus, uint32_t count);
+PVAGENT_API int pvagent_pick_cpu(const int *vcpu_cpus, uint32_t count);
 
 #ifdef __cplusplus
 }
