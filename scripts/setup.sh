@@ -11,6 +11,8 @@ EXITLESS_PACKAGES="meson ninja-build gcc pkg-config liburing-dev libnuma-dev che
 EXITLESS_PACKAGES="$EXITLESS_PACKAGES qemu-system-x86 linux-headers-amd64 busybox-static cpio make"
 # the protocol model (tests/model), the ABI baseline check (scripts/abi-check.sh)
 EXITLESS_PACKAGES="$EXITLESS_PACKAGES spin abigail-tools"
+# the Rust route (docs/embedding.md): the ABI header stays bindgen-clean
+EXITLESS_PACKAGES="$EXITLESS_PACKAGES bindgen"
 
 exitless_missing_packages() {
 	missing=""
