@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Run exitless-vmm briefly, with one vCPU and with two, and check its JSON
 # for consistency: both configurations ran, every timer fired and was
 # recorded (none lost), the counters agree with each other. No timing

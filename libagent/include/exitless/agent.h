@@ -229,6 +229,7 @@ PVAGENT_API int pvagent_new(const struct pvagent_opts *opts, struct pvagent **ou
  * Stop the agent if running (handing back whatever it holds, see
  * pvagent_stop()), join its thread and free it. Attached areas are not
  * destroyed. NULL-safe.
+ * @param agent the agent, or NULL
  */
 PVAGENT_API void pvagent_destroy(struct pvagent *agent);
 
@@ -237,6 +238,9 @@ PVAGENT_API void pvagent_destroy(struct pvagent *agent);
  * agent or be detached from it by pvagent_destroy(). Every slot starts
  * unbound (its next sync NEVER, so its guest falls back) until
  * pvagent_bind_slot(). Only while stopped.
+ * @param agent   a stopped agent
+ * @param area    the area to service (not owned: it must outlive the agent
+ *                or its detach)
  * @param map guest/host TSC relation of the area's vCPUs (NULL: identity);
  *            copied
  * @param area_id receives the area's index for the other calls (may be NULL)
@@ -250,6 +254,10 @@ PVAGENT_API int pvagent_attach_area(struct pvagent *agent, struct pvtimer_area *
 /**
  * Bind (or rebind) slot @p slot of area @p area_id to an injector and start
  * servicing it. Safe while running: takes effect before the next pass.
+ * @param agent the agent (any state)
+ * @param area_id from pvagent_attach_area()
+ * @param slot slot index in that area
+ * @param inj how to inject; copied (its fds stay the caller's)
  * @return 0, -ENOENT (area), -ERANGE (slot), -EINVAL (injector).
  */
 PVAGENT_API int pvagent_bind_slot(struct pvagent *agent, uint32_t area_id,
@@ -259,6 +267,9 @@ PVAGENT_API int pvagent_bind_slot(struct pvagent *agent, uint32_t area_id,
  * Stop servicing one slot: publish NEVER for it (seq_cst), take its pending
  * bit (seq_cst RMW), read it, then hand back the generation it held or the
  * read found armed (status HANDBACK + one injection). Safe while running.
+ * @param agent the agent (any state)
+ * @param area_id from pvagent_attach_area()
+ * @param slot slot index in that area
  * @return 0, -ENOENT, -ERANGE.
  */
 PVAGENT_API int pvagent_detach_slot(struct pvagent *agent, uint32_t area_id,
@@ -266,6 +277,7 @@ PVAGENT_API int pvagent_detach_slot(struct pvagent *agent, uint32_t area_id,
 
 /**
  * Start the agent thread: activate every area and service it.
+ * @param agent the agent
  * @return 0, -EALREADY (running), -EBUSY (paused: use pvagent_resume()),
  * -ENOENT (no area attached), or the -errno of pthread_create.
  */
@@ -275,13 +287,16 @@ PVAGENT_API int pvagent_start(struct pvagent *agent);
  * Stop: deactivate every area, take one more pending pass, fire what is
  * due and hand back every other held generation (HANDBACK + one
  * injection), then join the thread. Returns when guests can no longer
- * depend on the agent. @return 0 or -EALREADY (not running).
+ * depend on the agent.
+ * @param agent the agent
+ * @return 0 or -EALREADY (not running).
  */
 PVAGENT_API int pvagent_stop(struct pvagent *agent);
 
 /**
  * Pause (VM snapshot, migration): as pvagent_stop() but the thread stays,
  * parked without CPU use. Publishes nothing a guest could take as a promise.
+ * @param agent the agent
  * @return 0, -EALREADY (paused), -ESRCH (not running).
  */
 PVAGENT_API int pvagent_pause(struct pvagent *agent);
@@ -289,12 +304,15 @@ PVAGENT_API int pvagent_pause(struct pvagent *agent);
 /**
  * Resume after pvagent_pause(): re-activate every area, re-read every slot,
  * fire what expired while paused and re-publish.
+ * @param agent the agent
  * @return 0, -EALREADY (not paused).
  */
 PVAGENT_API int pvagent_resume(struct pvagent *agent);
 
 /**
  * Snapshot the counters into @p stats (up to @c stats->sz bytes).
+ * @param agent the agent (any thread)
+ * @param stats receives the counters; set its @c sz first
  * @return 0 or -EINVAL (NULL or @c sz too small).
  */
 PVAGENT_API int pvagent_get_stats(struct pvagent *agent, struct pvagent_stats *stats);
@@ -302,6 +320,7 @@ PVAGENT_API int pvagent_get_stats(struct pvagent *agent, struct pvagent_stats *s
 /**
  * Lateness percentile from a stats snapshot's histogram.
  * @param pct in (0, 100]
+ * @param stats a snapshot from pvagent_get_stats()
  * @return the upper edge in ns of the bucket holding the percentile, 0 if
  * nothing fired.
  */
@@ -339,6 +358,8 @@ PVAGENT_API int pvagent_stats_format_prometheus(const struct pvagent_stats *cons
  * set when built with it, else every online CPU), on the NUMA node of
  * @p vcpu_cpus[0] if one is free there (else on any node), not one of
  * @p vcpu_cpus. Highest such CPU first. Any thread.
+ * @param vcpu_cpus host CPUs the vCPU threads run on (may be NULL when @p count is 0)
+ * @param count entries at @p vcpu_cpus
  * @return the CPU number, or -ENODEV when every allowed CPU is a vCPU's.
  */
 PVAGENT_API int pvagent_pick_cpu(const int *vcpu_cpus, uint32_t count);
