@@ -58,7 +58,15 @@ static int check_opts(struct pvagent_opts *o)
 	/* a promise is a sleep plus a bound: each at most half a second */
 	if (o->max_sleep_ns > AGENT_BOUND_CAP_NS ||
 	    o->wake_bound_ns > AGENT_BOUND_CAP_NS ||
-	    o->spin_sync_ns > AGENT_BOUND_CAP_NS)
+	    o->spin_sync_ns > AGENT_BOUND_CAP_NS ||
+	    o->spin_threshold_ns > AGENT_BOUND_CAP_NS)
+		return -EINVAL;
+	/* a TSC above 100 GHz is a unit mistake (Hz for kHz), not a CPU */
+	if (o->tsc_khz > 100000000u)
+		return -EINVAL;
+	if (o->sched_policy != SCHED_OTHER &&
+	    (o->sched_priority < sched_get_priority_min(o->sched_policy) ||
+	     o->sched_priority > sched_get_priority_max(o->sched_policy)))
 		return -EINVAL;
 	if (!o->spin_threshold_ns)
 		o->spin_threshold_ns = DEF_SPIN_THRESHOLD_NS;

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <regex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,32 @@ START_TEST(opts_grow_by_libbpf_rules)
 		for (size_t i = end; i < sizeof(o); i++)
 			ck_assert_uint_eq(b[i], 0);
 	}
+}
+END_TEST
+
+/* Values that would make deadlines wrap or mean a unit mistake are
+ * refused, not silently changed. */
+START_TEST(out_of_range_options_are_einval)
+{
+	struct pvagent *a = NULL;
+
+	{
+		PVAGENT_OPTS(o, .max_sleep_ns = UINT64_MAX / 2);
+		ck_assert_int_eq(pvagent_new(&o, &a), -EINVAL);
+	}
+	{
+		PVAGENT_OPTS(o, .spin_threshold_ns = 1ull << 62);
+		ck_assert_int_eq(pvagent_new(&o, &a), -EINVAL);
+	}
+	{
+		PVAGENT_OPTS(o, .tsc_khz = 2100000000u); /* Hz, not kHz */
+		ck_assert_int_eq(pvagent_new(&o, &a), -EINVAL);
+	}
+	{
+		PVAGENT_OPTS(o, .sched_policy = SCHED_FIFO, .sched_priority = 1000);
+		ck_assert_int_eq(pvagent_new(&o, &a), -EINVAL);
+	}
+	ck_assert_ptr_null(a);
 }
 END_TEST
 
@@ -230,6 +257,7 @@ static Suite *embed_suite(void)
 	TCase *tc = tcase_create("embed");
 
 	tcase_add_test(tc, opts_grow_by_libbpf_rules);
+	tcase_add_test(tc, out_of_range_options_are_einval);
 	tcase_add_test(tc, injector_reserved_must_be_zero);
 	tcase_add_test(tc, known_tsc_rate_means_no_busy_wait);
 	tcase_add_test(tc, thread_is_named_and_takes_no_signals);

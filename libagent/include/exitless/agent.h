@@ -79,7 +79,8 @@ struct pvagent_opts {
 				     *   submission beats write(), else never);
 				     *   PVAGENT_URING_NEVER: never */
 	uint64_t spin_threshold_ns; /**< adaptive: spin when the next deadline
-				     *   is this near; 0: 200 us */
+				     *   is this near; 0: 200 us; at most
+				     *   500 ms */
 	uint64_t max_sleep_ns;      /**< adaptive: longest sleep; 0: 1 ms;
 				     *   at most 500 ms (a promise is at most
 				     *   a second ahead) */
@@ -91,12 +92,14 @@ struct pvagent_opts {
 				     *   bound) */
 	int sched_policy;           /**< SCHED_OTHER (0), SCHED_FIFO, SCHED_RR:
 				     *   applied if permitted */
-	int sched_priority;         /**< for FIFO/RR */
+	int sched_priority;         /**< for FIFO/RR: within the policy's
+				     *   sched_get_priority_min..max */
 	uint32_t tsc_khz;           /**< the host TSC rate (e.g. the guest's
 				     *   KVM_GET_TSC_KHZ when guest and host
 				     *   rates agree, or /proc's tsc_khz);
 				     *   0: measured once per process (about
-				     *   10 ms of busy-waiting) */
+				     *   10 ms of busy-waiting); at most
+				     *   100 GHz */
 };
 
 /**
