@@ -101,7 +101,7 @@ int pvtimer_read_guest_line(struct pvtimer_abi_slot *s,
 static uint8_t judge(struct pvtimer_area *a, const struct pvtimer_guest_line *l,
 		     uint64_t now)
 {
-	int64_t ahead = (int64_t)(l->deadline - now);
+	int64_t ahead = pvtimer_tsc_diff(l->deadline, now);
 
 	/* a cancel is a cancel whatever else the line holds, unknown flag
 	 * bits included: withdrawing can never be refused */
@@ -214,7 +214,7 @@ int pvtimer_host_read_slot(struct pvtimer_area *a, uint32_t slot,
 	snap->armed = 1;
 	snap->deadline_tsc = line.deadline;
 	snap->vector = line.vector;
-	snap->past = (int64_t)(line.deadline - now_tsc) <= 0;
+	snap->past = pvtimer_tsc_diff(line.deadline, now_tsc) <= 0;
 	snap->recheck = sh->seen_valid && sh->seen_gen == line.gen &&
 			sh->seen_deadline == line.deadline;
 	sh->read_gen = line.gen;

@@ -13,6 +13,7 @@
 
 #include "exitless/pvtimer.h"
 #include "exitless/pvtimer_geometry.h"
+#include "exitless/pvtimer_rule.h"
 
 /* Caller-allocated structs have a fixed size for ABI major 1: they grow
  * into their reserved tails only (pvtimer.h). */

@@ -25,4 +25,4 @@ if [ ! -f "$out/pvtimer_headers.ko" ]; then
 	echo "FAIL: the pvtimer headers do not build under kbuild ($kdir)"
 	exit 1
 fi
-echo "ok: pvtimer_abi.h, pvtimer_geometry.h, pvtimer_guest.h build under kbuild ($(basename "$kdir"))"
+echo "ok: pvtimer_abi.h, pvtimer_geometry.h, pvtimer_rule.h, pvtimer_guest.h build under kbuild ($(basename "$kdir"))"

@@ -11,9 +11,10 @@
  * caller-owned: one `struct pvtimer_guest` per vCPU, touched only by that
  * vCPU with interrupts disabled (the slot has a single writer).
  *
- * One convention for every decision: 0 (PVTIMER_GUEST_PV) means there is
- * nothing to program; a positive value is the reason why the caller must
- * program its hardware timer at pvtimer_guest_hw_deadline() now. The helpers
+ * One convention for every decision (codes in pvtimer_rule.h): 0
+ * (PVTIMER_GUEST_PV) means there is nothing to program; a positive value is
+ * the reason why the caller must program its hardware timer at
+ * pvtimer_guest_hw_deadline() now. The helpers
  * assume the caller does so, and track what the hardware timer holds.
  *
  * Time: the default source is `lfence; rdtsc` on x86 (the TSC must be read
@@ -36,6 +37,7 @@
 
 #include "pvtimer_abi.h"
 #include "pvtimer_geometry.h"
+#include "pvtimer_rule.h"
 
 #ifndef PVTIMER_GUEST_READ_TSC
 #if defined(__x86_64__) || defined(__i386__)
@@ -53,20 +55,6 @@ static inline uint64_t pvtimer_guest__rdtsc_ordered(void)
 #error "define PVTIMER_GUEST_READ_TSC() for this architecture"
 #endif
 #endif
-
-/* Decisions: 0, or why the hardware timer must be programmed at
- * pvtimer_guest_hw_deadline(). */
-#define PVTIMER_GUEST_PV 0                 /**< nothing to program */
-#define PVTIMER_GUEST_FALLBACK_DISABLED 1  /**< host not active */
-#define PVTIMER_GUEST_FALLBACK_PAST 2      /**< deadline <= now */
-#define PVTIMER_GUEST_FALLBACK_TOO_FAR 3   /**< beyond now + max_horizon */
-#define PVTIMER_GUEST_FALLBACK_STALE 4     /**< now > next sync: host late */
-#define PVTIMER_GUEST_FALLBACK_TOO_CLOSE 5 /**< deadline < sync + margin */
-#define PVTIMER_GUEST_FALLBACK_REJECTED 6  /**< rejected or handed back */
-#define PVTIMER_GUEST_FALLBACK_FIRED 7     /**< host says fired, the
-					      interrupt was not seen */
-#define PVTIMER_GUEST_BACKSTOP 8 /**< host holds it; the hardware timer is
-				      only the liveness backstop */
 
 /* Classification of an interrupt on the pvtimer vector. */
 #define PVTIMER_GUEST_IRQ_EXPIRED 0  /**< deadline reached: run timers */
@@ -113,49 +101,6 @@ struct pvtimer_guest {
 	uint8_t hw_armed;
 	uint8_t hw_backstop;   /* the hardware timer is only a backstop */
 };
-
-/**
- * Modular TSC order, as the hardware's: how far @p a is after @p b.
- * @param a a TSC value
- * @param b another, less than 2^63 away
- * @return a - b as a signed distance (negative: @p a is before @p b).
- */
-static inline int64_t pvtimer_tsc_diff(uint64_t a, uint64_t b)
-{
-	return (int64_t)(a - b);
-}
-
-/**
- * The fallback rule of docs/pvtimer-abi.md §6, as a pure function, in
- * modular TSC arithmetic.
- *
- * @param host_flags header.host_flags as read
- * @param sync       effective next sync (pvtimer_guest_sync()); 0 = never
- * @param margin     header.margin_tsc
- * @param horizon    header.max_horizon_tsc (below 2^62)
- * @param deadline   the guest TSC deadline
- * @param now        the guest TSC, read after the arm was made visible
- * @return PVTIMER_GUEST_PV or a PVTIMER_GUEST_FALLBACK_* reason.
- */
-static inline int pvtimer_fallback_reason(uint32_t host_flags, uint64_t sync,
-					  uint64_t margin, uint64_t horizon,
-					  uint64_t deadline, uint64_t now)
-{
-	int64_t ahead = pvtimer_tsc_diff(deadline, now);
-
-	if (!(host_flags & PVTIMER_HOST_ACTIVE))
-		return PVTIMER_GUEST_FALLBACK_DISABLED;
-	if (ahead <= 0)
-		return PVTIMER_GUEST_FALLBACK_PAST;
-	if ((uint64_t)ahead > horizon)
-		return PVTIMER_GUEST_FALLBACK_TOO_FAR;
-	if (sync == PVTIMER_SYNC_NEVER || pvtimer_tsc_diff(now, sync) > 0)
-		return PVTIMER_GUEST_FALLBACK_STALE;
-	if (pvtimer_tsc_diff(deadline, sync) < 0 ||
-	    (uint64_t)pvtimer_tsc_diff(deadline, sync) < margin)
-		return PVTIMER_GUEST_FALLBACK_TOO_CLOSE;
-	return PVTIMER_GUEST_PV;
-}
 
 /**
  * Decode the area leaf (signature leaf + 1) of the CPUID discovery block.
