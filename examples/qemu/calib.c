@@ -15,6 +15,8 @@
 
 #include <exitless/pvtimer_abi.h>
 
+#include <exitless/pvtimer_geometry.h>
+
 #include "qagent.h"
 
 /* A round trip longer than this (guest TSC) is no measurement: ~10 ms. */
@@ -56,26 +58,31 @@ static int stop_requested(int stop_fd)
 	return stop_fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
-static struct pvtimer_abi_slot *slot0(void *area_mem)
+/* Slot 0 where this host put it: its own geometry, never the offset in the
+ * (guest-writable) header. */
+static struct pvtimer_abi_slot *slot0(const struct pvtimer_area *area)
 {
-	struct pvtimer_abi_header *h = area_mem;
+	struct pvtimer_geometry g = { 0 };
 
-	return (struct pvtimer_abi_slot *)((char *)area_mem + h->slots_offset);
+	pvtimer_geometry_for(pvtimer_area_slot_count(area), &g);
+	return (struct pvtimer_abi_slot *)((char *)pvtimer_area_mem(area) +
+					   g.slots_offset);
 }
 
-int qa_calib_run(void *area_mem, int stop_fd, uint64_t timeout_ms,
-		 struct qa_calib *out)
+int qa_calib_run(const struct pvtimer_area *area, uint32_t tsc_khz,
+		 int stop_fd, uint64_t timeout_ms, struct qa_calib *out)
 {
-	struct pvtimer_abi_header *h = area_mem;
-	struct pvtimer_abi_slot *s = slot0(area_mem);
-	uint64_t max_rt = QA_CALIB_MAX_RT_NS * h->tsc_khz / 1000000ull;
+	struct pvtimer_abi_header *h = pvtimer_area_mem(area);
+	struct pvtimer_abi_slot *s = slot0(area);
+	uint64_t max_rt = QA_CALIB_MAX_RT_NS * tsc_khz / 1000000ull;
 	uint64_t best_rt = UINT64_MAX, h_prev = 0, t1_prev = 0;
 	uint64_t start = mono_raw_ns(), spins = 0;
-	/* what we last answered (0 on a fresh area), not the slot's seq: a
-	 * guest that published before we looked must still get its echo */
-	uint32_t echoed = __atomic_load_n(&h->tsc_calib_echo, __ATOMIC_RELAXED);
+	/* what we last answered (0 on a fresh area), kept in our memory
+	 * across calls, not read back from the header, and not the slot's
+	 * seq: a guest that published before we looked must get its echo */
+	uint32_t echoed = out->echoed;
 
-	*out = (struct qa_calib){ 0 };
+	*out = (struct qa_calib){ .echoed = echoed };
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&s->tsc_calib_seq, __ATOMIC_ACQUIRE);
 		uint64_t now = __builtin_ia32_rdtsc(), t1, t2, rt;
@@ -111,6 +118,7 @@ int qa_calib_run(void *area_mem, int stop_fd, uint64_t timeout_ms,
 		h_prev = now;
 		t1_prev = t1;
 		echoed = seq;
+		out->echoed = seq;
 		__atomic_store_n(&h->tsc_calib_host_tsc, now, __ATOMIC_RELAXED);
 		__atomic_store_n(&h->tsc_calib_echo, seq, __ATOMIC_RELEASE);
 	}

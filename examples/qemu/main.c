@@ -195,8 +195,8 @@ static void start_agent(struct qa *q)
 static int calibrate(struct qa *q)
 {
 	for (;;) {
-		int rc = qa_calib_run(q->mem, q->sig_fd, q->o.calib_timeout_ms,
-				      &q->calib);
+		int rc = qa_calib_run(q->area, q->khz, q->sig_fd,
+				      q->o.calib_timeout_ms, &q->calib);
 		int sig;
 
 		if (rc != -EINTR)

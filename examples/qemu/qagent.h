@@ -31,6 +31,8 @@ struct qa_calib {
 	uint64_t error_tsc; /**< half the best round trip */
 	uint32_t samples;   /**< valid round trips seen */
 	uint32_t rejected;  /**< messages that failed validation */
+	uint32_t echoed;    /**< the last request answered: zero it once per
+			     *   area, keep it across qa_calib_run() calls */
 };
 
 /** Offer the handshake in the area header (before QEMU sees the memory). */
@@ -38,10 +40,12 @@ void qa_calib_offer(void *area_mem);
 
 /** Answer slot 0's requests until the guest's final one, or until
  * @p stop_fd becomes readable or @p timeout_ms passes. Publishes the
- * result and DONE in the header.
+ * result and DONE in the header. Reads only the guest's request fields,
+ * each once per request; geometry and the TSC rate (@p tsc_khz) are the
+ * host's own.
  * @return 0, -EINTR (stop_fd), -ETIMEDOUT or -EPROTO (no valid sample). */
-int qa_calib_run(void *area_mem, int stop_fd, uint64_t timeout_ms,
-		 struct qa_calib *out);
+int qa_calib_run(const struct pvtimer_area *area, uint32_t tsc_khz,
+		 int stop_fd, uint64_t timeout_ms, struct qa_calib *out);
 
 /** Host TSC kHz, measured against CLOCK_MONOTONIC_RAW (about 20 ms). */
 uint32_t qa_tsc_khz(void);

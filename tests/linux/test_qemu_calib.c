@@ -78,7 +78,7 @@ START_TEST(honest_guest_same_tsc)
 	struct guest g = { .rounds = 16 };
 	struct pvtimer_area *a = new_area(&g.mem);
 	struct pvtimer_abi_header *h = g.mem;
-	struct qa_calib c;
+	struct qa_calib c = { 0 };
 	pthread_t t;
 
 	ck_assert(h->features & PVTIMER_F_TSC_CALIBRATE);
@@ -87,7 +87,7 @@ START_TEST(honest_guest_same_tsc)
 	 * host that skipped the seq it found waited forever for a new one) */
 	while (!__atomic_load_n(&slot0(g.mem)->tsc_calib_seq, __ATOMIC_ACQUIRE))
 		;
-	ck_assert_int_eq(qa_calib_run(g.mem, -1, 10000, &c), 0);
+	ck_assert_int_eq(qa_calib_run(a, (uint32_t)qa_tsc_khz(), -1, 10000, &c), 0);
 	pthread_join(t, NULL);
 	/* same TSC on both sides: the true offset 0 lies within the bound */
 	ck_assert_uint_ge(c.samples, 1);
@@ -103,11 +103,11 @@ START_TEST(lying_guest_gives_no_sample)
 {
 	struct guest g = { .rounds = 5, .liar = 1 };
 	struct pvtimer_area *a = new_area(&g.mem);
-	struct qa_calib c;
+	struct qa_calib c = { 0 };
 	pthread_t t;
 
 	pthread_create(&t, NULL, guest_thread, &g);
-	ck_assert_int_eq(qa_calib_run(g.mem, -1, 10000, &c), -EPROTO);
+	ck_assert_int_eq(qa_calib_run(a, (uint32_t)qa_tsc_khz(), -1, 10000, &c), -EPROTO);
 	pthread_join(t, NULL);
 	ck_assert_uint_eq(c.samples, 0);
 	ck_assert_uint_ge(c.rejected, 4);
@@ -122,13 +122,13 @@ START_TEST(absent_guest_times_out_and_stop_interrupts)
 {
 	void *mem;
 	struct pvtimer_area *a = new_area(&mem);
-	struct qa_calib c;
+	struct qa_calib c = { 0 };
 	uint64_t one = 1;
 	int efd = eventfd(0, EFD_CLOEXEC);
 
-	ck_assert_int_eq(qa_calib_run(mem, -1, 50, &c), -ETIMEDOUT);
+	ck_assert_int_eq(qa_calib_run(a, (uint32_t)qa_tsc_khz(), -1, 50, &c), -ETIMEDOUT);
 	ck_assert_int_eq(write(efd, &one, sizeof(one)), sizeof(one));
-	ck_assert_int_eq(qa_calib_run(mem, efd, 10000, &c), -EINTR);
+	ck_assert_int_eq(qa_calib_run(a, (uint32_t)qa_tsc_khz(), efd, 10000, &c), -EINTR);
 	close(efd);
 	pvtimer_area_destroy(a);
 }
