@@ -25,7 +25,7 @@ DEVICE = 'exitless-pvtimer'
 
 PLANS = {
     'bare': 'ticks,work',
-    'main': 'load,ticks,work,cyclictest,counters,idle,counters,snap,stop2,work,'
+    'main': 'load,ticks,work,cyclictest,counters,idle,counters,snap,counters,stop2,work,'
             'offline,ticks,work,unload,ticks,work,load,ticks,work,term,work,'
             'counters',
     'kill': 'load,ticks,work,idle,counters,kill,work,counters',
@@ -89,9 +89,16 @@ class Checker:
                 cur = None
         return out
 
-    def counters(self, before=None):
-        """The last counter dump (before the first log line equal to
-        @before, if given) as a dict."""
+    def counters(self, before=None, after=None):
+        """As a dict: the last counter dump (before the first log line
+        equal to @before, if given), or with @after the first dump after
+        the first line equal to it ({} if there is none)."""
+        if after is not None:
+            if after not in self.log:
+                return {}
+            start = self.log.index(after)
+            found = [c for i, c in self.dumps() if i > start]
+            return found[0] if found else {}
         end = self.log.index(before) if before in self.log else len(self.log)
         found = [c for i, c in self.dumps() if i <= end]
         return found[-1] if found else {}
