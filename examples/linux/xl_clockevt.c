@@ -83,12 +83,15 @@ static int xl_set_state_oneshot(struct clock_event_device *ced)
 	return 0;
 }
 
-/* The LAPIC part of an interrupt; returns true when timers are due. */
-static bool xl_irq_hw(struct xl_cpu *c, u64 now)
+/* The LAPIC part of an interrupt; returns true when timers are due.
+ * *@lapic says whether the LAPIC raised it (an expiry of its own, whatever
+ * it then decided): only an interrupt neither side explains is spurious. */
+static bool xl_irq_hw(struct xl_cpu *c, u64 now, bool *lapic)
 {
 	int r;
 
-	if (!xl_lapic_expired(c, now))
+	*lapic = xl_lapic_expired(c, now);
+	if (!*lapic)
 		return false;
 	if ((s64)(now - c->lapic_deadline) < 0) {
 		/* count mode ran out before the TSC did: the remainder */
@@ -119,7 +122,7 @@ static bool xl_irq_hw(struct xl_cpu *c, u64 now)
 irqreturn_t xl_irq(int irq, void *dev_id)
 {
 	struct xl_cpu *c = this_cpu_ptr(&xl_cpus);
-	bool run, hw;
+	bool run, hw, lapic;
 	int r;
 
 	if (dev_id != c) {
@@ -133,7 +136,7 @@ irqreturn_t xl_irq(int irq, void *dev_id)
 		c->n.irq_unbound++;
 		return IRQ_HANDLED;
 	}
-	hw = run = xl_irq_hw(c, xl_rdtsc());
+	hw = run = xl_irq_hw(c, xl_rdtsc(), &lapic);
 	r = pvtimer_guest_on_interrupt(&c->g);
 	XL_TRACE(c, "irq hw %d pv %d lapic_on %d at %llu", hw, r, c->lapic_on,
 		 c->lapic_deadline / 1000);
@@ -151,7 +154,7 @@ irqreturn_t xl_irq(int irq, void *dev_id)
 		xl_program_hw(c);
 		break;
 	default:
-		if (!hw)
+		if (!lapic)
 			c->n.irq_spurious++;
 		break;
 	}
