@@ -15,6 +15,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <asm/kvm_para.h>
+
 #include <exitless/pvtimer.h>
 
 #include "app.h"
@@ -137,6 +139,11 @@ static void setup_mailbox(struct ctx *c)
 	mb->halt_cost_ns = c->o.halt_cost_ns;
 	mb->poll_slack_ns = c->o.poll_slack_ns;
 	mb->backstop_us = c->o.backstop_us;
+	mb->deadline_poll = (uint32_t)c->o.deadline_poll;
+	/* the guest uses it only where KVM's CPUID (vcpu_setup) offers it */
+	mb->pv_eoi_cfgs = c->o.pv_eoi ? 1u << VMM_CFG_EXITLESS : 0;
+	if (c->o.pv_eoi && c->o.pv_eoi_plain)
+		mb->pv_eoi_cfgs |= 1u << VMM_CFG_PLAIN;
 	mb->seed = c->o.seed;
 	mb->samples_gpa = VMM_SAMPLES_GPA;
 	mb->vcpus = (uint32_t)c->o.vcpus;
@@ -199,6 +206,8 @@ void setup(struct ctx *c)
 	setup_area(c);
 	pv.area_pages = (uint32_t)(pvtimer_area_bytes(c->area) /
 				   PVTIMER_ABI_PAGE_SIZE);
+	/* --no-pv-eoi: the guest is not told of PV EOI at all */
+	pv.kvm_features_withheld = c->o.pv_eoi ? 0 : 1u << KVM_FEATURE_PV_EOI;
 	for (int i = 0; i < c->o.vcpus; i++) {
 		pv.slot = (uint32_t)i; /* each vCPU learns its own slot */
 		rc = vcpu_setup(&c->vmm, &c->vcpu[i], entry, &pv);
@@ -209,6 +218,8 @@ void setup(struct ctx *c)
 		}
 		if (rc)
 			die("vCPU set-up", -rc);
+		c->kvm_pv_eoi = (c->vcpu[i].kvm_features >>
+				 KVM_FEATURE_PV_EOI) & 1;
 		rc = stats_open(&c->stats[i], c->vcpu[i].fd, stat_names,
 				NSTATS);
 		if (rc)
