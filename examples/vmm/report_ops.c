@@ -121,6 +121,6 @@ void json_exit_ops_run(const struct ctx *c)
 {
 	printf(", \"pv_eoi\": \"%s\", \"pv_eoi_plain\": %s, "
 	       "\"deadline_poll\": %s",
-	       pv_eoi_state(c), c->o.pv_eoi && c->o.pv_eoi_plain ? "true" : "false",
+	       pv_eoi_state(c), c->o.pv_eoi_plain ? "true" : "false",
 	       c->o.deadline_poll ? "true" : "false");
 }

@@ -140,9 +140,10 @@ static void setup_mailbox(struct ctx *c)
 	mb->poll_slack_ns = c->o.poll_slack_ns;
 	mb->backstop_us = c->o.backstop_us;
 	mb->deadline_poll = (uint32_t)c->o.deadline_poll;
-	/* the guest uses it only where KVM's CPUID (vcpu_setup) offers it */
-	mb->pv_eoi_cfgs = c->o.pv_eoi ? 1u << VMM_CFG_EXITLESS : 0;
-	if (c->o.pv_eoi && c->o.pv_eoi_plain)
+	/* where the guest would use PV EOI; it does only if KVM's CPUID
+	 * (vcpu_setup) offers it, which --no-pv-eoi withholds */
+	mb->pv_eoi_cfgs = 1u << VMM_CFG_EXITLESS;
+	if (c->o.pv_eoi_plain)
 		mb->pv_eoi_cfgs |= 1u << VMM_CFG_PLAIN;
 	mb->seed = c->o.seed;
 	mb->samples_gpa = VMM_SAMPLES_GPA;
