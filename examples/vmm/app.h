@@ -51,6 +51,7 @@ struct opts {
 	 * pv_eoi_plain: in plain too (what a Linux guest on KVM does) */
 	int pv_eoi, pv_eoi_plain;
 	int deadline_poll; /* guest polls to a deadline closer than H */
+	uint64_t spin_sync_ns; /* the agent's spinning promise; 0: libagent's */
 	int json, inject_msi, adaptive, fifo, timeout_s, vcpu_cpu, agent_cpu;
 	int vcpus;
 	uint32_t test_fault; /* --test-fault-vcpu N: 1 + N, else 0 */

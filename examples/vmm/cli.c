@@ -41,6 +41,8 @@ static void usage(void)
 		"                      emulated ring 0 ~50 us + a wake-up 15-60 us)\n"
 		"  --poll-slack-us N   polling may run this far past the deadline (100)\n"
 		"  --margin-us N       pvtimer margin (5)\n"
+		"  --spin-sync-us N    how far ahead a spinning agent promises to\n"
+		"                      look again (libagent's default, 20)\n"
 		"  --no-pv-eoi         do not offer KVM PV EOI to the guest (offered\n"
 		"                      where KVM supports it; exitless uses it)\n"
 		"  --pv-eoi-plain      plain uses PV EOI too (a Linux guest's default)\n"
@@ -208,6 +210,7 @@ void parse(int argc, char **argv, struct opts *o)
 		{ "test-device-start-ms", 1, 0, 'D' },
 		{ "no-pv-eoi", 0, 0, 'E' },  { "pv-eoi-plain", 0, 0, 'L' },
 		{ "no-deadline-poll", 0, 0, 'N' },
+		{ "spin-sync-us", 1, 0, 'Y' },
 		{ "help", 0, 0, '?' },       { 0, 0, 0, 0 },
 	};
 	int c, p, timeout_given = 0;
@@ -289,6 +292,11 @@ void parse(int argc, char **argv, struct opts *o)
 		case 'E': o->pv_eoi = 0; break;
 		case 'L': o->pv_eoi_plain = 1; break;
 		case 'N': o->deadline_poll = 0; break;
+		case 'Y':
+			o->spin_sync_ns = num(optarg, "--spin-sync-us") * 1000;
+			if (!o->spin_sync_ns || o->spin_sync_ns > 500000000)
+				bad("--spin-sync-us", optarg);
+			break;
 		case 'M': o->metrics = optarg; break;
 		case 'D':
 			o->test_device_delay_ms =

@@ -3,6 +3,7 @@
 """Run exitless-vmm N times with --json and print the medians as markdown.
 
 usage: median-table.py [--runs N] [--save DIR] VMM [VMM ARGS...]
+       median-table.py --from DIR   (the tables of runs saved with --save)
 
 Pingpong (--workload pingpong): one row per service time and configuration:
 round trip p50/p99, guest and host poll CPU (share of one CPU over the run,
@@ -27,6 +28,11 @@ def runs_of(argv):
             n = int(argv[1])
         elif argv[0] == "--save":
             save = argv[1]
+        elif argv[0] == "--from":
+            # print the tables of runs saved earlier with --save
+            d = argv[1]
+            files = sorted(f for f in os.listdir(d) if f.endswith(".json"))
+            return [d], [json.load(open(os.path.join(d, f))) for f in files]
         else:
             sys.exit(f"unknown option {argv[0]}")
         argv = argv[2:]
@@ -107,8 +113,9 @@ def exit_ops(rs):
             rows.setdefault(name, []).append(k)
     print("| configuration | arm | cancel | EOI | halt | total | "
           "EOIs skipped (PV EOI) | waits polled to deadline | "
-          "lateness p50 µs | p99 µs | lost | early |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "lateness p50 µs | p99 µs | lost | early | arms by fallback "
+          "reason |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for name, ks in rows.items():
         if "exit_ops_per_timer" not in ks[0]:
             continue
@@ -123,7 +130,17 @@ def exit_ops(rs):
               f"{med([k['deadline_polls'] for k in ks]):.0f} | "
               f"{med([k['late_p50_ns'] / 1e3 for k in ks]):.1f} | "
               f"{med([k['late_p99_ns'] / 1e3 for k in ks]):.0f} | "
-              f"{sum(k['lost'] for k in ks)} | {sum(k['early'] for k in ks)} |")
+              f"{sum(k['lost'] for k in ks)} | {sum(k['early'] for k in ks)} | "
+              f"{reasons(ks)} |")
+
+
+def reasons(ks):
+    """Why timers went to the LAPIC (medians; plain: every timer)."""
+    if all(k["pv_arms"] == 0 for k in ks):
+        return "all (LAPIC only)"
+    names = ks[0]["fallback_reasons"].keys()
+    m = {n: med([k["fallback_reasons"][n] for k in ks]) for n in names}
+    return ", ".join(f"{n} {v:.0f}" for n, v in m.items() if v) or "none"
 
 
 def main():

@@ -179,6 +179,26 @@ print("vmm-test:", "FAIL" if fail else "ok",
 sys.exit(1 if fail else 0)
 PY
 done
+# --spin-sync-us reaches the agent: promising 200 us ahead, no 10-100 us
+# deadline can be taken on the pv path (deadline < promise + margin:
+# too_close, or stale/past if the agent was late), so every timer falls
+# back, whatever the timing.
+"$vmm" --timers 50 --config exitless --min-us 10 --max-us 100 \
+	--spin-sync-us 200 --json --timeout 240 >"$out" 2>"$err"
+rc=$?
+cat "$err" >&2
+[ $rc -eq 0 ] || { echo "FAIL: --spin-sync-us 200 exited $rc"; cat "$out"; exit 1; }
+python3 - "$out" <<'PY' || exit 1
+import json, sys
+e = json.load(open(sys.argv[1]))["configs"]["exitless"]
+why = {k: v for k, v in e["fallback_reasons"].items() if v}
+ok = (e["timers"] == 50 and e["lost"] == 0 and e["pv_fired"] == 0 and
+      e["fallbacks"] == 50 and why.get("too_close", 0) > 0 and
+      set(why) <= {"too_close", "stale", "past", "disabled"})
+print("vmm-test:", "ok" if ok else f"FAIL: {why}, pv_fired {e['pv_fired']}",
+      "(--spin-sync-us 200: 10-100 us deadlines all too close)")
+sys.exit(0 if ok else 1)
+PY
 "$vmm" --timers 100 --halt-poll kvm,smart:5 --json --timeout 240 \
 	--metrics "$svg.prom" >"$out" 2>"$err"
 rc=$?
