@@ -74,7 +74,7 @@ void print_exit_ops(const struct ctx *c, const struct result *r,
 	       names[1]);
 	printf("    %-30s %10.3f %12.3f\n", "arm (TSC_DEADLINE wrmsr)",
 	       o[0].arm, o[1].arm);
-	printf("    %-30s %10.3f %12.3f\n", "cancel (TSC_DEADLINE 0)",
+	printf("    %-30s %10.3f %12.3f\n", "other (cancel: TSC_DEADLINE 0)",
 	       o[0].cancel, o[1].cancel);
 	printf("    %-30s %10.3f %12.3f\n", "EOI (x2APIC wrmsr)", o[0].eoi,
 	       o[1].eoi);
@@ -91,15 +91,24 @@ void print_exit_ops(const struct ctx *c, const struct result *r,
 		       r[i].k.eoi_skipped + r[i].k.eoi_wrmsr);
 	}
 	printf("\n");
+	for (int i = 0; i < 2; i++)
+		if (have[i] && r[i].k.pv_eoi && !r[i].k.eoi_skipped &&
+		    r[i].k.eoi_wrmsr)
+			printf("  PV EOI: %s had it on, yet KVM set the skip flag "
+			       "for none of its interrupts (as on the nested "
+			       "kvm_pvm host docs/vmm.md describes)\n",
+			       i ? "exitless" : "plain");
 	if (have[VMM_CFG_EXITLESS]) {
 		const struct ops *e = &o[VMM_CFG_EXITLESS];
 
 		printf("  exitless: waits polled to the deadline %" PRIu64
 		       " of %" PRIu64 " (%s); per timer without its EOIs %.3f,"
-		       " without its halts %.3f\n",
+		       " without its halts %.3f, without its arms (fallbacks)"
+		       " %.3f\n",
 		       r[1].k.deadline_polls, r[1].k.timers,
 		       c->o.deadline_poll ? "on" : "off",
-		       e->total - e->eoi, e->total - e->halt);
+		       e->total - e->eoi, e->total - e->halt,
+		       e->total - e->arm);
 	}
 }
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,22 @@ _Static_assert(VMM_MAILBOX_GPA + sizeof(struct vmm_mailbox) <= VMM_KSTACK_BASE,
 	       "the mailbox runs into the kernel stacks");
 _Static_assert(sizeof(struct vmm_percpu) <= 256,
 	       "the per-vCPU block eats the kernel stack");
+/* the stubs (entry.S) address the per-vCPU block by these offsets */
+_Static_assert(offsetof(struct vmm_percpu, seq) == VMM_PCPU_SEQ &&
+		       offsetof(struct vmm_percpu, lapic_count) == VMM_PCPU_LAPIC_COUNT &&
+		       offsetof(struct vmm_percpu, pv_count) == VMM_PCPU_PV_COUNT &&
+		       offsetof(struct vmm_percpu, lapic_tsc) == VMM_PCPU_LAPIC_TSC &&
+		       offsetof(struct vmm_percpu, pv_tsc) == VMM_PCPU_PV_TSC &&
+		       offsetof(struct vmm_percpu, dev_count) == VMM_PCPU_DEV_COUNT &&
+		       offsetof(struct vmm_percpu, dev_tsc) == VMM_PCPU_DEV_TSC &&
+		       offsetof(struct vmm_percpu, pv_eoi) == VMM_PCPU_PV_EOI &&
+		       offsetof(struct vmm_percpu, eoi_skipped) == VMM_PCPU_EOI_SKIPPED,
+	       "VMM_PCPU_* and struct vmm_percpu disagree");
+_Static_assert(VMM_PCPU_PV_EOI % 4 == 0, "KVM wants the PV EOI word 4-aligned");
+/* the guest's copies of KVM's constants (it cannot include asm/kvm_para.h) */
+_Static_assert(VMM_MSR_KVM_PV_EOI_EN == MSR_KVM_PV_EOI_EN &&
+		       VMM_KVM_FEATURE_PV_EOI == KVM_FEATURE_PV_EOI,
+	       "vmm_abi.h's KVM constants are wrong");
 
 #define EXIT_SKIP 77
 /* pingpong configurations whose guest halts and expects the exit */

@@ -197,7 +197,7 @@ struct vmm_counters {
 	uint64_t backstop_fired; /* timers the backstop delivered (host had not) */
 	uint64_t eoi_skipped;  /* interrupts whose EOI PV EOI let us skip */
 	uint64_t deadline_polls; /* waits polled to the deadline, no halt
-				  * planned (it was closer than H) */
+				  * planned (closer than H or the window) */
 	uint64_t lapic_cancels; /* IA32_TSC_DEADLINE writes of 0 (in tsc_wrmsr) */
 	uint64_t pv_eoi;       /* 1: this vCPU ran the configuration with
 				* PV EOI on */
