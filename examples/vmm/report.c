@@ -350,9 +350,11 @@ void print_json_configs(struct ctx *c, struct result r[][VMM_CFG_COUNT],
 	if (any_exitless)
 		printf(", \"agent\": {\"fires\": %" PRIu64
 		       ", \"injections\": %" PRIu64 ", \"inject_errors\": %" PRIu64
-		       ", \"promises_late\": %" PRIu64 "}",
+		       ", \"promises_late\": %" PRIu64
+		       ", \"iter_bound_ns\": %" PRIu64 "}",
 		       c->pvagent_stats.fires, c->pvagent_stats.injections,
 		       c->pvagent_stats.inject_errors,
-		       c->pvagent_stats.promises_late);
+		       c->pvagent_stats.promises_late,
+		       c->pvagent_stats.iter_bound_ns);
 	printf("}\n");
 }
