@@ -30,6 +30,10 @@ void setup_agent(struct ctx *c)
 		ao.sched_policy = SCHED_FIFO;
 		ao.sched_priority = 10;
 	}
+	/* how far ahead a spinning agent promises to look again: deadlines
+	 * closer than this plus the margin fall back (too_close); shorter
+	 * needs an agent that is not preempted (--fifo) */
+	ao.spin_sync_ns = c->o.spin_sync_ns;
 	if (c->o.agent_cpu >= 0) {
 		ao.cpu_policy = PVAGENT_CPU_FIXED;
 		ao.cpu = c->o.agent_cpu;

@@ -47,6 +47,11 @@ struct opts {
 	uint32_t timers, min_us, max_us, configs, idle_policy;
 	uint64_t halt_cost_ns, poll_slack_ns, seed, margin_ns;
 	uint32_t backstop_us; /* guest liveness backstop B; 0: off */
+	/* KVM PV EOI: offered to the guest (CPUID) and used in exitless;
+	 * pv_eoi_plain: in plain too (what a Linux guest on KVM does) */
+	int pv_eoi, pv_eoi_plain;
+	int deadline_poll; /* guest polls to a deadline closer than H */
+	uint64_t spin_sync_ns; /* the agent's spinning promise; 0: libagent's */
 	int json, inject_msi, adaptive, fifo, timeout_s, vcpu_cpu, agent_cpu;
 	int vcpus;
 	uint32_t test_fault; /* --test-fault-vcpu N: 1 + N, else 0 */
@@ -99,6 +104,7 @@ struct ctx {
 	struct vmm_mailbox *mb;
 	uint32_t tsc_khz, host_khz;
 	int64_t tsc_offset[VMM_VCPUS_MAX]; /* KVM_VCPU_TSC_OFFSET */
+	int kvm_pv_eoi; /* KVM_GET_SUPPORTED_CPUID offers KVM_FEATURE_PV_EOI */
 	int efd[VMM_VCPUS_MAX];
 	int dev_efd;
 	/* KVM_CAP_X86_DISABLE_EXITS(HLT): 1 set at VM creation, 0 not
@@ -113,6 +119,9 @@ struct ctx {
 	uint64_t after[VMM_VCPUS_MAX][HP_MODES_MAX][VMM_CFG_COUNT][NSTATS];
 	int ran[HP_MODES_MAX][VMM_CFG_COUNT];
 	uint64_t hp_changes[HP_MODES_MAX][VMM_CFG_COUNT];
+	/* MSR_KVM_PV_EOI_EN of each vCPU at each phase's END marker (the
+	 * guest turns it off after it), UINT64_MAX if unreadable */
+	uint64_t pv_eoi_msr[VMM_VCPUS_MAX][HP_MODES_MAX][VMM_CFG_COUNT];
 	struct pvagent_stats pvagent_stats; /* cumulative, at the last stop */
 	struct pvagent_stats agent_rep[HP_MODES_MAX]; /* at each repetition's stop */
 	/* pingpong workload */
@@ -215,6 +224,13 @@ void print_json_configs(struct ctx *c, struct result r[][VMM_CFG_COUNT],
 
 /* report.c */
 int64_t tsc_to_ns(const struct ctx *c, int64_t t);
+
+/* report_ops.c: exit-causing guest operations per timer, by cause */
+void print_exit_ops(const struct ctx *c, const struct result *r,
+		    const int have[2], int rep);
+void json_exit_ops(const struct ctx *c, const struct result *r, int rep,
+		   int cfg);
+void json_exit_ops_run(const struct ctx *c);
 
 /* report_pp.c */
 void pp_summarize(struct ctx *c, uint32_t svc, uint32_t cfg,

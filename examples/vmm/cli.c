@@ -41,6 +41,13 @@ static void usage(void)
 		"                      emulated ring 0 ~50 us + a wake-up 15-60 us)\n"
 		"  --poll-slack-us N   polling may run this far past the deadline (100)\n"
 		"  --margin-us N       pvtimer margin (5)\n"
+		"  --spin-sync-us N    how far ahead a spinning agent promises to\n"
+		"                      look again (libagent's default, 20)\n"
+		"  --no-pv-eoi         do not offer KVM PV EOI to the guest (offered\n"
+		"                      where KVM supports it; exitless uses it)\n"
+		"  --pv-eoi-plain      plain uses PV EOI too (a Linux guest's default)\n"
+		"  --no-deadline-poll  exitless halts even when the deadline is\n"
+		"                      closer than H (default: polls to it)\n"
 		"  --backstop-us N     guest keeps its LAPIC timer at most N us ahead\n"
 		"                      while the host holds a deadline (ABI liveness\n"
 		"                      rule; 0: off, the default)\n"
@@ -201,6 +208,9 @@ void parse(int argc, char **argv, struct opts *o)
 		{ "host-halt-cost-us", 1, 0, 'C' }, { "plot", 1, 0, 'O' },
 		{ "metrics", 1, 0, 'M' },
 		{ "test-device-start-ms", 1, 0, 'D' },
+		{ "no-pv-eoi", 0, 0, 'E' },  { "pv-eoi-plain", 0, 0, 'L' },
+		{ "no-deadline-poll", 0, 0, 'N' },
+		{ "spin-sync-us", 1, 0, 'Y' },
 		{ "help", 0, 0, '?' },       { 0, 0, 0, 0 },
 	};
 	int c, p, timeout_given = 0;
@@ -215,7 +225,8 @@ void parse(int argc, char **argv, struct opts *o)
 			    .services_us = { 1, 20, 50 }, .nservices = 3,
 			    .rounds = 2000, .warmup = 300,
 			    .pp_configs = (1u << VMM_PP_CFGS) - 1,
-			    .host_halt_cost_ns = 50000 };
+			    .host_halt_cost_ns = 50000, .pv_eoi = 1,
+			    .deadline_poll = 1 };
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 't': o->timers = (uint32_t)num(optarg, "--timers"); break;
@@ -278,6 +289,14 @@ void parse(int argc, char **argv, struct opts *o)
 			o->host_halt_cost_ns = num(optarg, "--host-halt-cost-us") * 1000;
 			break;
 		case 'O': o->plot = optarg; break;
+		case 'E': o->pv_eoi = 0; break;
+		case 'L': o->pv_eoi_plain = 1; break;
+		case 'N': o->deadline_poll = 0; break;
+		case 'Y':
+			o->spin_sync_ns = num(optarg, "--spin-sync-us") * 1000;
+			if (!o->spin_sync_ns || o->spin_sync_ns > 500000000)
+				bad("--spin-sync-us", optarg);
+			break;
 		case 'M': o->metrics = optarg; break;
 		case 'D':
 			o->test_device_delay_ms =

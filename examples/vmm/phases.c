@@ -8,6 +8,9 @@
  * counted. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
+
+#include <asm/kvm_para.h>
 
 #include "app.h"
 
@@ -37,6 +40,11 @@ static int phase_end(struct ctx *c, int idx, int rep, uint32_t cfg)
 
 	if (rc)
 		return rc;
+	/* what the guest asked of KVM for PV EOI, read on the vCPU's own
+	 * thread (KVM_RUN is not active at this exit) */
+	if (vcpu_get_msr(&c->vcpu[idx], MSR_KVM_PV_EOI_EN,
+			 &c->pv_eoi_msr[idx][rep][cfg]))
+		c->pv_eoi_msr[idx][rep][cfg] = UINT64_MAX;
 	if (++c->ended[rep][cfg] < c->o.vcpus)
 		return 0;
 	c->ran[rep][cfg] = 1;

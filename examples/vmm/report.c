@@ -152,6 +152,8 @@ GETTER(g_pv, r->k.pv_arms)
 GETTER(g_fb, r->k.fallbacks)
 GETTER(g_pvf, r->k.pv_fired)
 GETTER(g_polled, r->k.polled)
+GETTER(g_skipped, r->k.eoi_skipped)
+GETTER(g_dpoll, r->k.deadline_polls)
 GETTER(g_p50, r->p50_ns / 1000)
 GETTER(g_p99, r->p99_ns / 1000)
 
@@ -219,6 +221,7 @@ void print_table(struct ctx *c, struct result *r, int have[2], int rep)
 	row("kvm halt-poll us (ok+fail)", r, have, g_hpoll_us);
 	row("guest wrmsr TSC_DEADLINE", r, have, g_wrmsr_tsc);
 	row("guest wrmsr EOI", r, have, g_wrmsr_eoi);
+	row("guest EOIs skipped (PV EOI)", r, have, g_skipped);
 	row("guest hlt", r, have, g_hlt);
 	row("guest ud2 traps", r, have, g_traps);
 	row("guest exit-causing ops", r, have, g_exitops);
@@ -226,6 +229,7 @@ void print_table(struct ctx *c, struct result *r, int have[2], int rep)
 	row("timers on LAPIC timer", r, have, g_fb);
 	row("timers fired by the agent", r, have, g_pvf);
 	row("waits ended in poll", r, have, g_polled);
+	row("waits polled to deadline", r, have, g_dpoll);
 	row("lateness p50 us", r, have, g_p50);
 	row("lateness p99 us", r, have, g_p99);
 	for (int i = 0; i < 2; i++) {
@@ -262,6 +266,7 @@ void print_table(struct ctx *c, struct result *r, int have[2], int rep)
 		       (double)r[1].kvm[3] / (double)(r[0].kvm[3] ? r[0].kvm[3] : 1),
 		       (double)r[1].p50_ns / (double)r[0].p50_ns,
 		       (double)r[1].p99_ns / (double)(r[0].p99_ns ? r[0].p99_ns : 1));
+	print_exit_ops(c, r, have, rep);
 }
 
 static void json_config(struct ctx *c, const struct result *r, int rep,
@@ -292,6 +297,8 @@ static void json_config(struct ctx *c, const struct result *r, int rep,
 	       ", \"early\": %" PRIu64
 	       ", \"backstop_arms\": %" PRIu64 ", \"backstop_irqs\": %" PRIu64
 	       ", \"backstop_fired\": %" PRIu64
+	       ", \"eoi_skipped\": %" PRIu64 ", \"deadline_polls\": %" PRIu64
+	       ", \"lapic_cancels\": %" PRIu64 ", \"pv_eoi_vcpus\": %" PRIu64
 	       ", \"late_p50_ns\": %" PRIu64 ", \"late_p99_ns\": %" PRIu64
 	       ", \"late_max_ns\": %" PRIu64,
 	       r->k.tsc_wrmsr, r->k.eoi_wrmsr, r->k.hlt,
@@ -299,12 +306,14 @@ static void json_config(struct ctx *c, const struct result *r, int rep,
 	       r->k.polled, r->k.handbacks, r->k.spurious,
 	       r->k.pv_fired, r->k.lapic_fired, r->k.early,
 	       r->k.backstop_arms, r->k.backstop_irqs, r->k.backstop_fired,
-	       r->p50_ns, r->p99_ns, r->max_ns);
+	       r->k.eoi_skipped, r->k.deadline_polls, r->k.lapic_cancels,
+	       r->k.pv_eoi, r->p50_ns, r->p99_ns, r->max_ns);
 	printf(", \"fallback_reasons\": {");
 	for (int j = 1; j < VMM_REASONS; j++)
 		printf("%s\"%s\": %" PRIu64, j > 1 ? ", " : "",
 		       reason_names[j], r->k.reasons[j]);
 	printf("}");
+	json_exit_ops(c, r, rep, i);
 	if (i == VMM_CFG_EXITLESS) {
 		struct pvagent_stats a = agent_delta(c, rep);
 
@@ -322,10 +331,11 @@ void print_json_configs(struct ctx *c, struct result r[][VMM_CFG_COUNT],
 	int first = 1, any_exitless = 0, nrep = c->o.nhp ? c->o.nhp : 1;
 
 	printf("{\"vcpus\": %d, \"timers\": %u, \"min_us\": %u, "
-	       "\"max_us\": %u, \"tsc_khz\": %u, \"tsc_offset\": %lld, "
-	       "\"configs\": {",
+	       "\"max_us\": %u, \"tsc_khz\": %u, \"tsc_offset\": %lld",
 	       c->o.vcpus, c->o.timers, c->o.min_us, c->o.max_us,
 	       c->tsc_khz, (long long)c->tsc_offset[0]);
+	json_exit_ops_run(c);
+	printf(", \"configs\": {");
 	for (int rep = 0; rep < nrep; rep++) {
 		for (int i = 0; i < 2; i++) {
 			if (!have[rep][i])
@@ -340,9 +350,11 @@ void print_json_configs(struct ctx *c, struct result r[][VMM_CFG_COUNT],
 	if (any_exitless)
 		printf(", \"agent\": {\"fires\": %" PRIu64
 		       ", \"injections\": %" PRIu64 ", \"inject_errors\": %" PRIu64
-		       ", \"promises_late\": %" PRIu64 "}",
+		       ", \"promises_late\": %" PRIu64
+		       ", \"iter_bound_ns\": %" PRIu64 "}",
 		       c->pvagent_stats.fires, c->pvagent_stats.injections,
 		       c->pvagent_stats.inject_errors,
-		       c->pvagent_stats.promises_late);
+		       c->pvagent_stats.promises_late,
+		       c->pvagent_stats.iter_bound_ns);
 	printf("}\n");
 }

@@ -9,11 +9,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+
+#include <asm/kvm_para.h>
 
 #include <exitless/pvtimer.h>
 
@@ -23,6 +26,22 @@ _Static_assert(VMM_MAILBOX_GPA + sizeof(struct vmm_mailbox) <= VMM_KSTACK_BASE,
 	       "the mailbox runs into the kernel stacks");
 _Static_assert(sizeof(struct vmm_percpu) <= 256,
 	       "the per-vCPU block eats the kernel stack");
+/* the stubs (entry.S) address the per-vCPU block by these offsets */
+_Static_assert(offsetof(struct vmm_percpu, seq) == VMM_PCPU_SEQ &&
+		       offsetof(struct vmm_percpu, lapic_count) == VMM_PCPU_LAPIC_COUNT &&
+		       offsetof(struct vmm_percpu, pv_count) == VMM_PCPU_PV_COUNT &&
+		       offsetof(struct vmm_percpu, lapic_tsc) == VMM_PCPU_LAPIC_TSC &&
+		       offsetof(struct vmm_percpu, pv_tsc) == VMM_PCPU_PV_TSC &&
+		       offsetof(struct vmm_percpu, dev_count) == VMM_PCPU_DEV_COUNT &&
+		       offsetof(struct vmm_percpu, dev_tsc) == VMM_PCPU_DEV_TSC &&
+		       offsetof(struct vmm_percpu, pv_eoi) == VMM_PCPU_PV_EOI &&
+		       offsetof(struct vmm_percpu, eoi_skipped) == VMM_PCPU_EOI_SKIPPED,
+	       "VMM_PCPU_* and struct vmm_percpu disagree");
+_Static_assert(VMM_PCPU_PV_EOI % 4 == 0, "KVM wants the PV EOI word 4-aligned");
+/* the guest's copies of KVM's constants (it cannot include asm/kvm_para.h) */
+_Static_assert(VMM_MSR_KVM_PV_EOI_EN == MSR_KVM_PV_EOI_EN &&
+		       VMM_KVM_FEATURE_PV_EOI == KVM_FEATURE_PV_EOI,
+	       "vmm_abi.h's KVM constants are wrong");
 
 #define EXIT_SKIP 77
 /* pingpong configurations whose guest halts and expects the exit */
@@ -137,6 +156,12 @@ static void setup_mailbox(struct ctx *c)
 	mb->halt_cost_ns = c->o.halt_cost_ns;
 	mb->poll_slack_ns = c->o.poll_slack_ns;
 	mb->backstop_us = c->o.backstop_us;
+	mb->deadline_poll = (uint32_t)c->o.deadline_poll;
+	/* where the guest would use PV EOI; it does only if KVM's CPUID
+	 * (vcpu_setup) offers it, which --no-pv-eoi withholds */
+	mb->pv_eoi_cfgs = 1u << VMM_CFG_EXITLESS;
+	if (c->o.pv_eoi_plain)
+		mb->pv_eoi_cfgs |= 1u << VMM_CFG_PLAIN;
 	mb->seed = c->o.seed;
 	mb->samples_gpa = VMM_SAMPLES_GPA;
 	mb->vcpus = (uint32_t)c->o.vcpus;
@@ -199,6 +224,8 @@ void setup(struct ctx *c)
 	setup_area(c);
 	pv.area_pages = (uint32_t)(pvtimer_area_bytes(c->area) /
 				   PVTIMER_ABI_PAGE_SIZE);
+	/* --no-pv-eoi: the guest is not told of PV EOI at all */
+	pv.kvm_features_withheld = c->o.pv_eoi ? 0 : 1u << KVM_FEATURE_PV_EOI;
 	for (int i = 0; i < c->o.vcpus; i++) {
 		pv.slot = (uint32_t)i; /* each vCPU learns its own slot */
 		rc = vcpu_setup(&c->vmm, &c->vcpu[i], entry, &pv);
@@ -209,6 +236,8 @@ void setup(struct ctx *c)
 		}
 		if (rc)
 			die("vCPU set-up", -rc);
+		c->kvm_pv_eoi = (c->vcpu[i].kvm_features >>
+				 KVM_FEATURE_PV_EOI) & 1;
 		rc = stats_open(&c->stats[i], c->vcpu[i].fd, stat_names,
 				NSTATS);
 		if (rc)

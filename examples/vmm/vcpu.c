@@ -10,6 +10,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <asm/kvm_para.h>
+
 #include <exitless/pvtimer_abi.h>
 
 #include "vmm.h"
@@ -71,6 +73,15 @@ static int setup_cpuid(struct vmm *vmm, struct vcpu *v,
 	for (uint32_t i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
 
+		if (e->function == KVM_CPUID_SIGNATURE + 1) {
+			/* KVM's features: what the guest may enable (PV EOI
+			 * among them); withholding a bit is how a VMM turns
+			 * a feature off, as QEMU's -cpu kvm-pv-eoi=off */
+			v->kvm_features = e->eax;
+			if (pv)
+				e->eax &= ~pv->kvm_features_withheld;
+			continue;
+		}
 		if (e->function != 1)
 			continue;
 		/* the baseline needs TSC-deadline, the EOI path x2APIC */
@@ -230,6 +241,22 @@ int vcpu_setup(struct vmm *vmm, struct vcpu *v, uint64_t entry,
 	if (!rc && v->id != 0 && ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0)
 		rc = -errno;
 	return rc;
+}
+
+int vcpu_get_msr(struct vcpu *v, uint32_t index, uint64_t *value)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m = { .h.nmsrs = 1, .e.index = index };
+	int n = ioctl(v->fd, KVM_GET_MSRS, &m);
+
+	if (n < 0)
+		return -errno;
+	if (n != 1)
+		return -ENOENT;
+	*value = m.e.data;
+	return 0;
 }
 
 /* 0 when KVM cannot tell; vCPU ioctls wait for a running KVM_RUN, so ask

@@ -51,9 +51,18 @@ for name, k in c.items():
     check(k["pv_fired"] + k["lapic_fired"] == k["timers"],
           f"{name}: each timer ended by exactly one timer interrupt")
     check(k["early"] == 0, f"{name}: no timer interrupt before its deadline")
-    # every timer ends on exactly one interrupt that the guest EOIs; a
-    # pvtimer fire of a cancelled generation may add a spurious one
-    check(k["wrmsr_eoi"] >= k["timers"], f"{name}: an EOI per timer")
+    # every timer ends on exactly one interrupt that the guest EOIs (by
+    # the MSR, or by PV EOI's skip); a pvtimer fire of a cancelled
+    # generation may add a spurious one
+    check(k["wrmsr_eoi"] + k["eoi_skipped"] >= k["timers"],
+          f"{name}: an EOI per timer")
+    ops = k["exit_ops_per_timer"]
+    check(abs(ops["total"] * k["timers"] - (k["wrmsr_tsc_deadline"] +
+              k["wrmsr_eoi"] + k["hlt"])) < 0.01 * k["timers"] + 1,
+          f"{name}: per-timer ops add up to the guest's counters")
+    check(ops["cancel"] * k["timers"] <= k["wrmsr_tsc_deadline"] + 0.5,
+          f"{name}: cancels are TSC_DEADLINE writes")
+    check(k["deadline_polls"] <= k["timers"], f"{name}: deadline polls <= timers")
     check(k["late_p50_ns"] <= k["late_p99_ns"] <= k["late_max_ns"],
           f"{name}: percentiles ordered")
     if "kvm_irq_injections" in k:
@@ -63,7 +72,14 @@ p, e = c.get("plain", {}), c.get("exitless", {})
 if p:
     check(p["wrmsr_tsc_deadline"] == n, "plain: one TSC_DEADLINE write per timer")
     check(p["fallbacks"] == n and p["pv_arms"] == 0, "plain: LAPIC timer only")
-    check(p["wrmsr_eoi"] == n, "plain: exactly one interrupt per timer")
+    check(p["wrmsr_eoi"] + p["eoi_skipped"] == n,
+          "plain: exactly one interrupt per timer")
+    # plain is the bare LAPIC baseline: no PV EOI, no deadline polling
+    check(p["pv_eoi_vcpus"] == 0 and p["eoi_skipped"] == 0,
+          "plain: PV EOI off")
+    check(all(m in (0, 2**64 - 1) for m in p["pv_eoi_msr"]),
+          "plain: MSR_KVM_PV_EOI_EN off as the host reads it")
+    check(p["deadline_polls"] == 0, "plain: never polls")
 if e:
     check(e["pv_arms"] + e["fallbacks"] >= n, "exitless: every timer armed")
     check(e["pv_fired"] <= e["pv_arms"], "exitless: pv-fired timers were pv-armed")
@@ -77,6 +93,14 @@ if e:
         check(e["backstop_irqs"] > 0, "exitless: backstop interrupts handled")
     else:
         check(e["backstop_arms"] == 0, "exitless: no backstop unless asked")
+    check(r.get("pv_eoi") in ("offered", "unsupported"),
+          f"PV EOI offered where KVM supports it: {r.get('pv_eoi')}")
+    if r.get("pv_eoi") == "offered":
+        # the guest found it in KVM's CPUID, enabled it on each vCPU, and
+        # the host read the MSR back pointing at the vCPU's word
+        check(e["pv_eoi_vcpus"] == vcpus, "exitless: PV EOI on in every vCPU")
+        check(e["pv_eoi_msr_ok"] == vcpus,
+              f"exitless: MSR_KVM_PV_EOI_EN as set: {e['pv_eoi_msr']}")
     a = r.get("agent", {})
     check(a.get("inject_errors", 1) == 0, "agent: no injection errors")
     check(a.get("fires", 0) >= e["pv_fired"],
@@ -89,6 +113,95 @@ print("vmm-test:", "FAIL" if fail else "ok",
 sys.exit(1 if fail else 0)
 PY
 done
+# Short deadlines (10-100 us, all within H = 100 us): the exitless guest
+# must plan to poll every wait to its deadline (deadline_polls == timers,
+# a count fixed by the deadlines, not by timing), and PV EOI must be on.
+# Then the same with both turned off: no deadline polls, KVM's CPUID
+# withholds PV EOI, so the guest never enables it (the VMM still asks for
+# it in the mailbox: the CPUID bit alone decides) and skips no EOI.
+# Where guest ring 0 runs natively (plain's interrupt stubs are not
+# emulated: insn_emulation < 1 per timer), KVM's PV EOI flag reaches the
+# stubs and some EOIs must be skipped; on a host that emulates ring 0 the
+# flag is cleared at the exit before the stub runs, and none can be.
+for mode in on off; do
+	extra=""
+	[ $mode = off ] && extra="--no-pv-eoi --no-deadline-poll"
+	# shellcheck disable=SC2086
+	"$vmm" --timers $timers --min-us 10 --max-us 100 --json --timeout 240 \
+		$extra >"$out" 2>"$err"
+	rc=$?
+	cat "$err" >&2
+	[ $rc -eq 0 ] || { echo "FAIL: --min-us 10 --max-us 100 ($mode) exited $rc"; cat "$out"; exit 1; }
+	python3 - "$out" "$timers" "$mode" <<'PY' || exit 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+n, on = int(sys.argv[2]), sys.argv[3] == "on"
+c = r.get("configs", {})
+p, e = c.get("plain", {}), c.get("exitless", {})
+fail = []
+def check(cond, what):
+    if not cond:
+        fail.append(what)
+for name, k in c.items():
+    check(k["timers"] == n and k["lost"] == 0 and k["early"] == 0,
+          f"{name}: {n} timers, none lost or early")
+    check(k["wrmsr_eoi"] + k["eoi_skipped"] >= k["timers"],
+          f"{name}: an EOI (written or skipped) per timer")
+native = p.get("kvm_insn_emulation", 0) < p.get("timers", 1)
+if on:
+    check(r.get("deadline_poll") is True, "deadline polling on")
+    check(e["deadline_polls"] == n,
+          f"exitless: every wait (deadline <= H) polled to its deadline: "
+          f"{e['deadline_polls']} of {n}")
+    if r.get("pv_eoi") == "offered":
+        check(e["pv_eoi_vcpus"] == 1 and e["pv_eoi_msr_ok"] == 1,
+              "exitless: PV EOI on, MSR as set")
+        if native:
+            check(e["eoi_skipped"] > 0, "exitless: PV EOI skipped EOIs")
+        else:
+            print(f"vmm-test: note: ring 0 emulated here "
+                  f"({p['kvm_insn_emulation'] / n:.0f} emulated instructions "
+                  f"per plain timer): PV EOI on, {e['eoi_skipped']} EOIs "
+                  f"skipped of {e['eoi_skipped'] + e['wrmsr_eoi']}")
+else:
+    check(r.get("deadline_poll") is False and e["deadline_polls"] == 0,
+          "exitless: no deadline polls with --no-deadline-poll")
+    check(r.get("pv_eoi") in ("withheld", "unsupported"), "PV EOI withheld")
+    check(e["pv_eoi_vcpus"] == 0 and e["eoi_skipped"] == 0,
+          "exitless: the guest saw no PV EOI in CPUID, skipped no EOI")
+    check(all(m in (0, 2**64 - 1) for m in e["pv_eoi_msr"]),
+          "exitless: MSR_KVM_PV_EOI_EN off as the host reads it")
+    check(e["wrmsr_eoi"] >= n, "exitless: every EOI written")
+for f in fail:
+    print("FAIL:", f)
+print("vmm-test:", "FAIL" if fail else "ok",
+      f"(10-100 us deadlines, PV EOI and deadline polling {sys.argv[3]})")
+sys.exit(1 if fail else 0)
+PY
+done
+# --spin-sync-us reaches the agent: its spin-pass promise (iter_bound_ns,
+# measured once it has made 1024 passes, 0 before; ns rounded down from
+# TSC ticks) is at least 200 us (199 us allowed), and
+# a 10-100 us deadline goes to the LAPIC only for the rule's timing reasons.
+# (Not "every timer falls back": a promise published 200 us ahead is
+# less far ahead by the time the guest arms, so some may be taken.)
+"$vmm" --timers 50 --config exitless --min-us 10 --max-us 100 \
+	--spin-sync-us 200 --json --timeout 240 >"$out" 2>"$err"
+rc=$?
+cat "$err" >&2
+[ $rc -eq 0 ] || { echo "FAIL: --spin-sync-us 200 exited $rc"; cat "$out"; exit 1; }
+python3 - "$out" <<'PY' || exit 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+e, a = r["configs"]["exitless"], r["agent"]
+why = {k: v for k, v in e["fallback_reasons"].items() if v}
+ok = (e["timers"] == 50 and e["lost"] == 0 and e["early"] == 0 and
+      (a["iter_bound_ns"] == 0 or a["iter_bound_ns"] >= 199000) and
+      set(why) <= {"too_close", "stale", "past", "disabled"})
+print("vmm-test:", "ok" if ok else "FAIL:", f"(--spin-sync-us 200: agent "
+      f"promises {a['iter_bound_ns']} ns ahead, fallbacks {why})")
+sys.exit(0 if ok else 1)
+PY
 "$vmm" --timers 100 --halt-poll kvm,smart:5 --json --timeout 240 \
 	--metrics "$svg.prom" >"$out" 2>"$err"
 rc=$?

@@ -44,6 +44,10 @@ struct vcpu {
 	struct kvm_run *run;
 	size_t run_size;
 	uint32_t last_exit; /* exit reason vcpu_run() did not expect */
+	/* KVM's paravirtual features (CPUID 0x40000001 EAX) as
+	 * KVM_GET_SUPPORTED_CPUID offered them, before any were withheld;
+	 * 0 without KVM's leaves */
+	uint32_t kvm_features;
 };
 
 /* memory.c */
@@ -63,11 +67,17 @@ struct vcpu_cpuid_pv {
 	uint64_t area_gpa;
 	uint32_t area_pages;
 	uint32_t slot;
+	/* KVM paravirtual feature bits (CPUID 0x40000001 EAX) to withhold
+	 * from the guest, e.g. 1 << VMM_KVM_FEATURE_PV_EOI */
+	uint32_t kvm_features_withheld;
 };
 int vcpu_create(struct vmm *vmm, int id, struct vcpu *out);
 int vcpu_setup(struct vmm *vmm, struct vcpu *v, uint64_t entry,
 	       const struct vcpu_cpuid_pv *pv);
 uint32_t vcpu_tsc_khz(struct vcpu *v);
+/* KVM_GET_MSRS of one MSR; only while the vCPU is not in KVM_RUN (its own
+ * thread at an exit, or before/after it runs). -ENOENT if KVM lacks it. */
+int vcpu_get_msr(struct vcpu *v, uint32_t index, uint64_t *value);
 /* KVM_VCPU_TSC_OFFSET (group KVM_VCPU_TSC_CTRL): guest TSC = host TSC
  * (scaled) + offset. -ENXIO/-ENOTTY where this KVM cannot tell. */
 int vcpu_tsc_offset(struct vcpu *v, int64_t *offset);

@@ -56,6 +56,8 @@
 #define VMM_PCPU_PV_TSC 32
 #define VMM_PCPU_DEV_COUNT 40
 #define VMM_PCPU_DEV_TSC 48
+#define VMM_PCPU_PV_EOI 56
+#define VMM_PCPU_EOI_SKIPPED 64
 
 /* Exceptions that push an error code (#DF #TS #NP #SS #GP #PF #AC #CP). */
 #define VMM_EXC_HAS_ERROR(v)                                                  \
@@ -119,6 +121,17 @@
  * ring-3 CPUID on this nested KVM is answered by the outer hypervisor
  * (it returned this host's own CPUID, not the VMM's KVM_SET_CPUID2 table). */
 #define VMM_TRAP_CPUID 4
+/* KVM PV EOI (KVM_FEATURE_PV_EOI): rdi 1 points MSR_KVM_PV_EOI_EN at this
+ * vCPU's struct vmm_percpu.pv_eoi (cleared first), rdi 0 turns it off. Only
+ * when CPUID 0x40000001 advertises the feature. */
+#define VMM_TRAP_PV_EOI 5
+
+/* KVM's paravirtual interface (Documentation/virt/kvm/x86/{cpuid,msr}.rst) */
+#define VMM_KVM_CPUID_SIG_EBX 0x4b4d564bu /* "KVMKVMKVM\0\0\0" */
+#define VMM_KVM_CPUID_SIG_ECX 0x564b4d56u
+#define VMM_KVM_CPUID_SIG_EDX 0x0000004du
+#define VMM_KVM_FEATURE_PV_EOI 6 /* bit of CPUID 0x40000001 EAX */
+#define VMM_MSR_KVM_PV_EOI_EN 0x4b564d04u
 
 #ifndef __ASSEMBLER__
 /* Fallback reasons are PVTIMER_GUEST_FALLBACK_* (1..7). */
@@ -134,6 +147,13 @@ struct vmm_percpu {
 	uint64_t pv_tsc;      /* TSC at the last pvtimer interrupt */
 	uint64_t dev_count;   /* device completion interrupts */
 	uint64_t dev_tsc;     /* TSC at the last completion interrupt */
+	/* KVM PV EOI word (MSR_KVM_PV_EOI_EN points here while enabled):
+	 * KVM sets bit 0 (it writes the low byte) when it injects an
+	 * interrupt whose EOI the guest may skip, and clears it at the next
+	 * exit; the stubs test-and-clear it and skip the EOI write if it was
+	 * set. 8-byte field, KVM needs 4-byte alignment. */
+	uint64_t pv_eoi;
+	uint64_t eoi_skipped; /* EOI writes the stubs skipped (PV EOI) */
 };
 
 /** What the guest did in one pingpong phase; written by the guest only. */
@@ -175,7 +195,13 @@ struct vmm_counters {
 	uint64_t backstop_arms; /* LAPIC programmed as the liveness backstop */
 	uint64_t backstop_irqs; /* LAPIC interrupts the backstop rule handled */
 	uint64_t backstop_fired; /* timers the backstop delivered (host had not) */
-	uint64_t reserved[3];
+	uint64_t eoi_skipped;  /* interrupts whose EOI PV EOI let us skip */
+	uint64_t deadline_polls; /* waits polled to the deadline, no halt
+				  * planned (closer than H or the window) */
+	uint64_t lapic_cancels; /* IA32_TSC_DEADLINE writes of 0 (in tsc_wrmsr) */
+	uint64_t pv_eoi;       /* 1: this vCPU ran the configuration with
+				* PV EOI on */
+	uint64_t reserved[4];
 };
 
 /** An unexpected exception, as the vCPU that took it saw it; written by
@@ -222,7 +248,10 @@ struct vmm_mailbox {
 	uint32_t pp_skip;     /* host-written at a pingpong phase's BEGIN: the
 			       * host refused it, skip to END */
 	uint32_t backstop_us; /* ABI liveness backstop B in µs; 0: off */
-	uint64_t reserved0[1];
+	uint32_t deadline_poll; /* 1: poll to a deadline closer than H */
+	uint32_t pv_eoi_cfgs; /* bit VMM_CFG_*: use PV EOI in it (if KVM's
+			       * CPUID offers it) */
+	uint32_t reserved0;
 	/* guest-written from here */
 	uint32_t barrier[16]; /* arrivals per rendezvous point */
 	struct vmm_counters cfg[VMM_VCPUS_MAX][VMM_CFG_COUNT];
@@ -236,6 +265,6 @@ struct vmm_mailbox {
 #endif /* !__ASSEMBLER__ */
 
 #define VMM_MAILBOX_MAGIC 0x584d4d56u /* "VMMX" */
-#define VMM_MAILBOX_VERSION 4u
+#define VMM_MAILBOX_VERSION 5u
 
 #endif /* EXITLESS_VMM_ABI_H */

@@ -55,7 +55,16 @@ trap_ud:
 
 /* Timer interrupts: stamp the arrival TSC first (that is the lateness the
  * VMM reports), count, EOI through the x2APIC MSR. The vCPU's counters sit
- * at the bottom of its 64 KiB kernel stack, which rsp points into. */
+ * at the bottom of its 64 KiB kernel stack, which rsp points into.
+ *
+ * KVM PV EOI: while MSR_KVM_PV_EOI_EN points at pv_eoi, KVM sets its bit 0
+ * on entry when the interrupt it injected is the only one in service and
+ * needs no IOAPIC EOI, and does the EOI itself at the next exit if the
+ * guest cleared the bit by then. So the stub test-and-clears bit 0 with one
+ * instruction (btr: an interrupt cannot split it, and KVM touches the word
+ * only while this vCPU is out of guest mode) and writes the EOI MSR only
+ * when the bit was clear. A clear bit is always safe: writing the EOI then
+ * is what a guest without PV EOI does. */
 .macro TIMER_IRQ name, tsc, count
 	.globl \name
 \name:
@@ -70,11 +79,15 @@ trap_ud:
 	movq %rax, \tsc(%rcx)
 	incq \count(%rcx)
 	incq VMM_PCPU_SEQ(%rcx)
+	btrl $0, VMM_PCPU_PV_EOI(%rcx)
+	jc 1f
 	movl $0x80b, %ecx
 	xorl %eax, %eax
 	xorl %edx, %edx
 	wrmsr
-	popq %rcx
+	jmp 2f
+1:	incq VMM_PCPU_EOI_SKIPPED(%rcx)
+2:	popq %rcx
 	popq %rdx
 	popq %rax
 	iretq

@@ -58,6 +58,7 @@ struct run {
 	uint64_t khz;
 	uint64_t base_tsc;
 	uint64_t min_tsc, span_tsc;
+	int kvm_pv_eoi; /* KVM's CPUID offers PV EOI to this vCPU */
 };
 
 static uint64_t next_rand(struct run *r)
@@ -87,6 +88,12 @@ static void arm_lapic(struct run *r, uint64_t deadline)
 	trap(VMM_TRAP_TSC_DEADLINE, deadline);
 }
 
+static void cancel_lapic(struct run *r)
+{
+	r->k->lapic_cancels++;
+	arm_lapic(r, 0);
+}
+
 static void halt(struct run *r, uint64_t seq)
 {
 	r->k->traps++;
@@ -111,10 +118,89 @@ static void rendezvous(struct run *r, uint32_t k)
 		__builtin_ia32_pause();
 }
 
+static void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c,
+		  uint32_t *d)
+{
+	uint64_t lo, hi;
+
+	__asm__ volatile("ud2"
+			 : "=a"(lo), "=d"(hi)
+			 : "a"((uint64_t)VMM_TRAP_CPUID), "D"((uint64_t)leaf)
+			 : "memory", "cc");
+	*a = (uint32_t)lo;
+	*b = (uint32_t)(lo >> 32);
+	*c = (uint32_t)hi;
+	*d = (uint32_t)(hi >> 32);
+}
+
+/* KVM's own leaves: the signature at 0x40000000 + 0x100 k, features in
+ * the next leaf (Linux's kvm_cpuid_base() scans the same way). */
+static int kvm_offers_pv_eoi(void)
+{
+	for (uint32_t k = 0; k < 256; k++) {
+		uint32_t leaf = 0x40000000u + 0x100u * k, a, b, c, d;
+
+		cpuid(leaf, &a, &b, &c, &d);
+		if (b != VMM_KVM_CPUID_SIG_EBX || c != VMM_KVM_CPUID_SIG_ECX ||
+		    d != VMM_KVM_CPUID_SIG_EDX)
+			continue;
+		if (a < leaf + 1)
+			return 0;
+		cpuid(leaf + 1, &a, &b, &c, &d);
+		return (a >> VMM_KVM_FEATURE_PV_EOI) & 1;
+	}
+	return 0;
+}
+
+/* PV EOI for one configuration, if the VMM asks for it there and KVM's
+ * CPUID offers it; the stubs honour the word only while the MSR points at
+ * it. On from the phase's BEGIN marker to just after its END marker, so
+ * that the VMM reads the MSR as the guest set it. @return 1 if on. */
+static int pv_eoi_begin(struct run *r, uint32_t cfg)
+{
+	if (!r->kvm_pv_eoi || !(r->mb->pv_eoi_cfgs & (1u << cfg)))
+		return 0;
+	r->k->traps++;
+	trap(VMM_TRAP_PV_EOI, 1);
+	r->k->pv_eoi = 1;
+	return 1;
+}
+
+static void pv_eoi_end(struct run *r, int on)
+{
+	if (!on)
+		return;
+	r->k->traps++;
+	trap(VMM_TRAP_PV_EOI, 0);
+}
+
+/* Interrupts taken since the snapshot, split into EOI writes and EOIs PV
+ * EOI let the stubs skip. */
+struct eoi_snap {
+	uint64_t irqs, skipped;
+};
+
+static struct eoi_snap eoi_snap(const struct run *r)
+{
+	struct eoi_snap s = {
+		.irqs = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count),
+		.skipped = rd(&r->pc->eoi_skipped),
+	};
+	return s;
+}
+
+static void eoi_account(struct run *r, struct eoi_snap s0)
+{
+	struct eoi_snap s1 = eoi_snap(r);
+
+	r->k->eoi_skipped = s1.skipped - s0.skipped;
+	r->k->eoi_wrmsr = (s1.irqs - s0.irqs) - r->k->eoi_skipped;
+}
+
 static void run_plain(struct run *r)
 {
 	uint32_t n = r->mb->timers;
-	uint64_t irq0 = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count);
+	struct eoi_snap e0 = eoi_snap(r);
 
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t delta = rand_delta(r);
@@ -134,22 +220,7 @@ static void run_plain(struct run *r)
 		r->k->lapic_fired++;
 		r->k->timers++;
 	}
-	r->k->eoi_wrmsr = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count) - irq0;
-}
-
-static void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c,
-		  uint32_t *d)
-{
-	uint64_t lo, hi;
-
-	__asm__ volatile("ud2"
-			 : "=a"(lo), "=d"(hi)
-			 : "a"((uint64_t)VMM_TRAP_CPUID), "D"((uint64_t)leaf)
-			 : "memory", "cc");
-	*a = (uint32_t)lo;
-	*b = (uint32_t)(lo >> 32);
-	*c = (uint32_t)hi;
-	*d = (uint32_t)(hi >> 32);
+	eoi_account(r, e0);
 }
 
 /* CPUID discovery, docs/pvtimer-abi.md §8. */
@@ -271,6 +342,31 @@ static int pv_check(struct run *r, struct pv_wait *w)
 	}
 }
 
+/* The wait is known to end at the deadline (the interrupt comes then, or
+ * up to the slack later). When that is closer than H, or than the
+ * policy's own window, polling the whole wait costs less than halting
+ * (idlepoll's cost model: d polled against window + H), whatever the
+ * policy predicted from past waits, which cannot see the deadline: poll
+ * until deadline + slack. If the interrupt is later still, the halt path
+ * below runs as usual (its pre-halt check falls back to the LAPIC if the
+ * host stopped), so this never waits unboundedly. @return the poll's end. */
+static uint64_t poll_to_deadline(struct run *r, struct pv_wait *w,
+				 uint64_t t0, uint64_t window_ns,
+				 uint64_t poll_end)
+{
+	uint64_t d_ns, until;
+
+	if (!r->mb->deadline_poll)
+		return poll_end;
+	d_ns = (int64_t)(w->deadline - t0) > 0 ?
+		       tsc_ns(r, w->deadline) - tsc_ns(r, t0) : 0;
+	if (d_ns > r->mb->halt_cost_ns && d_ns > window_ns)
+		return poll_end;
+	r->k->deadline_polls++;
+	until = w->deadline + r->mb->poll_slack_ns * r->khz / 1000000ull;
+	return (int64_t)(until - poll_end) > 0 ? until : poll_end;
+}
+
 static int run_exitless(struct run *r, uint32_t slot_want)
 {
 	/* idlepoll state is per CPU: one buffer per vCPU. (One shared buffer
@@ -282,7 +378,8 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 	struct pvtimer_guest g;
 	struct idlepoll_cpu *ip;
 	uint32_t n = r->mb->timers, slot, pages;
-	uint64_t gpa, irq0;
+	uint64_t gpa;
+	struct eoi_snap e0;
 	int rc;
 
 	/* the slot index comes from this vCPU's own CPUID (KVM_SET_CPUID2
@@ -329,7 +426,7 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 		       rdtsc() < until)
 			__builtin_ia32_pause();
 	}
-	irq0 = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count);
+	e0 = eoi_snap(r);
 	pvtimer_guest_set_backstop(&g, (uint64_t)r->mb->backstop_us * r->khz /
 					       1000u);
 	for (uint32_t i = 0; i < n; i++) {
@@ -356,6 +453,7 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 					 tsc_ns(r, w.deadline) +
 						 r->mb->poll_slack_ns);
 		poll_end = t0 + window * r->khz / 1000000ull;
+		poll_end = poll_to_deadline(r, &w, t0, window, poll_end);
 		while (!(fired = pv_check(r, &w)) && rdtsc() < poll_end)
 			__builtin_ia32_pause();
 		polled = fired != 0;
@@ -389,7 +487,7 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 		} else {
 			r->k->pv_fired++;
 			if (w.hw) {
-				arm_lapic(r, 0);
+				cancel_lapic(r);
 				pvtimer_guest_hw_disarmed(&g);
 			}
 			r->out[i] = (int64_t)(rd(&r->pc->pv_tsc) - w.deadline);
@@ -398,7 +496,7 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 			r->k->early++;
 		r->k->timers++;
 	}
-	r->k->eoi_wrmsr = rd(&r->pc->lapic_count) + rd(&r->pc->pv_count) - irq0;
+	eoi_account(r, e0);
 	return 0;
 }
 
@@ -431,6 +529,9 @@ void umain(uint64_t id)
 	r.rng = (mb->seed + 0x9e3779b97f4a7c15ull * id) | 1;
 	r.min_tsc = mb->min_us * r.khz / 1000;
 	r.span_tsc = (mb->max_us - mb->min_us) * r.khz / 1000;
+	/* a ud2 trap per leaf: only the timer workload asks */
+	if (mb->workload == VMM_WORKLOAD_TIMER && mb->pv_eoi_cfgs)
+		r.kvm_pv_eoi = kvm_offers_pv_eoi();
 
 	if (mb->workload == VMM_WORKLOAD_PINGPONG) {
 		/* one vCPU, no timers: requests to the VMM's device */
@@ -447,7 +548,7 @@ void umain(uint64_t id)
 		for (uint32_t cfg = 0; cfg < VMM_CFG_COUNT; cfg++) {
 			uint64_t rng = r.rng;
 			uint32_t marker = cfg | rep << VMM_PHASE_REP_SHIFT;
-			int rc = 0;
+			int rc = 0, pv_eoi;
 
 			if (!(mb->configs & (1u << cfg)))
 				continue;
@@ -466,12 +567,14 @@ void umain(uint64_t id)
 
 				null_fn();
 			}
+			pv_eoi = pv_eoi_begin(&r, cfg);
 			r.base_tsc = rdtsc();
 			if (cfg == VMM_CFG_PLAIN)
 				run_plain(&r);
 			else
 				rc = run_exitless(&r, (uint32_t)id);
 			phase(marker, VMM_PHASE_END);
+			pv_eoi_end(&r, pv_eoi);
 			rendezvous(&r, point++);
 			r.rng = rng; /* same deadlines in the next configuration */
 			if (rc)

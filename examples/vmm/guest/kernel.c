@@ -146,6 +146,16 @@ void trap_dispatch(struct trap_frame *f)
 				   "d"((uint16_t)(f->rdi >> 32)));
 		f->rax = 0;
 		break;
+	case VMM_TRAP_PV_EOI:
+		/* identity-mapped: the block's address is its GPA. Cleared
+		 * before KVM may look at it; turning it off needs nothing
+		 * else: KVM clears a set bit at the exit this wrmsr is. */
+		if (f->rdi)
+			pc->pv_eoi = 0;
+		wrmsr(VMM_MSR_KVM_PV_EOI_EN,
+		      f->rdi ? (uint64_t)(uintptr_t)&pc->pv_eoi | 1u : 0);
+		f->rax = 0;
+		break;
 	case VMM_TRAP_CPUID: {
 		uint32_t a, b, c, d;
 
