@@ -288,12 +288,20 @@ START_TEST(same_decisions_on_generated_seeds)
 }
 END_TEST
 
-/* Durations at and around every bucket edge and H, where a rule that is
- * off by one would show. */
-START_TEST(same_decisions_at_bucket_edges)
+/* Durations at and around bucket edges and H, where a rule that is off by
+ * one would show: @span buckets from @first, a histogram that forgets
+ * fast, so that the argmin keeps sitting on a boundary. */
+static void edges(const char *what, unsigned int first, unsigned int span,
+		  uint64_t seed)
 {
-	static uint64_t d[6000];
-	uint64_t s = 42;
+	static uint64_t d[4000];
+	static const struct run_opts fast[] = {
+		{ 20000, 1, 4, 0, 0, 0, 0 },
+		{ 20000, 1, 8, 1, 1, 0, 0 },
+		{ 20000, 2, 16, 2, 1, 0, 0 },
+		{ 100000, 1, 6, 0, 1, 0, 0 },
+	};
+	uint64_t s = seed;
 
 	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
 		uint64_t z = (s += 0x9e3779b97f4a7c15ull);
@@ -301,14 +309,22 @@ START_TEST(same_decisions_at_bucket_edges)
 		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 		z ^= z >> 31;
-		switch (z % 4) {
-		case 0: d[i] = r_edge((unsigned int)((z >> 8) % R_OVER)) + (z >> 20) % 3 - 1; break;
-		case 1: d[i] = 20000 + (z >> 8) % 3 - 1; break;
-		case 2: d[i] = (z >> 8) % 200000; break;
-		default: d[i] = (z >> 8) % (1ull << 24); break;
-		}
+		if (z % 8 == 0) /* at H, either side of it */
+			d[i] = 20000 + (z >> 8) % 3 - 1;
+		else
+			d[i] = r_edge(first + (unsigned int)((z >> 8) % span)) +
+			       (z >> 20) % 3 - 1;
 	}
-	compare_all("edges", d, sizeof(d) / sizeof(d[0]));
+	compare_all(what, d, sizeof(d) / sizeof(d[0]));
+	for (size_t v = 0; v < sizeof(fast) / sizeof(fast[0]); v++)
+		compare(what, d, sizeof(d) / sizeof(d[0]), &fast[v]);
+}
+
+START_TEST(same_decisions_at_bucket_edges)
+{
+	edges("edges, every bucket", 0, R_OVER, 42);
+	for (unsigned int b = 10; b + 3 < R_OVER; b += 3)
+		edges("edges, 3 buckets", b, 3, b);
 }
 END_TEST
 
