@@ -150,14 +150,14 @@ IDLEPOLL_API void idlepoll_reflect(struct idlepoll_cpu *c, uint64_t idle_ns,
  * anyway) or just before halting, until it returns 0. Optional: what it
  * leaves undone the next select does itself, so every decision is the
  * same whether it is called, called in part or never; only where the
- * cycles go changes. For smart a chunk is at most one histogram scan (~53
- * buckets, a few hundred instructions); the other policies have none.
- * Freestanding; same thread rules as idlepoll_select().
+ * cycles go changes. For smart a chunk is at most one pass over a histogram
+ * (54 buckets, a few hundred instructions); the other policies have none.
+ * Freestanding; same thread rules as idlepoll_select(). Since 1.2 (symbol
+ * version EXITLESS_IDLEPOLL_1.2).
  * @param c the CPU's state
  * @return 1 if it did a chunk (call again), 0 when nothing is left;
  *         -EINVAL for a NULL @p c or memory idlepoll_cpu_init() has not
  *         initialised.
- * @since 1.2
  */
 IDLEPOLL_API int idlepoll_work(struct idlepoll_cpu *c);
 
