@@ -117,16 +117,13 @@ IDLEPOLL_API uint64_t idlepoll_select(struct idlepoll_cpu *c, uint64_t now_ns,
 				      uint64_t next_timer_ns)
 {
 	const struct ip_policy *p = state_policy(c);
-	uint64_t w;
 
 	if (!p)
 		return 0; /* halt at once: burns nothing, decides nothing */
 	c->limit_ns = IP_NO_LIMIT;
 	if (next_timer_ns != IDLEPOLL_NO_TIMER)
 		c->limit_ns = next_timer_ns > now_ns ? next_timer_ns - now_ns : 0;
-	w = ip_min(p->select(c), c->limit_ns);
-	c->window_ns = w;
-	return w;
+	return p->select(c); /* bounded by limit_ns and recorded there */
 }
 
 IDLEPOLL_API void idlepoll_reflect(struct idlepoll_cpu *c, uint64_t idle_ns,

@@ -110,6 +110,8 @@ struct ip_policy {
 	const struct ip_param *params;
 	unsigned int nparams;
 	void (*reset)(struct idlepoll_cpu *c);
+	/* the window, bounded by c->limit_ns and recorded (ip_decided()):
+	 * the dispatcher tail-calls it */
 	uint64_t (*select)(struct idlepoll_cpu *c);
 	void (*reflect)(struct idlepoll_cpu *c, uint64_t idle_ns, int polled);
 	/* optional: one chunk of the upkeep the next select would otherwise
@@ -140,6 +142,15 @@ static inline void ip_zero(void *p, size_t n)
 static inline uint64_t ip_min(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
+}
+
+/* A policy's select ends here: the window never reaches past the next
+ * timer, and reflect may need to know what it was. */
+static inline uint64_t ip_decided(struct idlepoll_cpu *c, uint64_t w)
+{
+	w = ip_min(w, c->limit_ns);
+	c->window_ns = w;
+	return w;
 }
 
 /* The cost model: a period of length d with window w costs d when the poll

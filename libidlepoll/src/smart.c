@@ -207,20 +207,32 @@ static int smart_work(struct idlepoll_cpu *c)
 	return 0;
 }
 
+/* Nobody called idlepoll_work() since the last reflect: do it all here.
+ * Out of line and handing @c back, so that the common path of select saves
+ * no registers. */
+static __attribute__((noinline)) struct idlepoll_cpu *
+smart_catch_up(struct idlepoll_cpu *c)
+{
+	while (smart_work(c))
+		;
+	return c;
+}
+
 /* Each expert's window for this period, bounded by the next timer; the
  * one followed was chosen when the costs last changed (reflect). */
 static uint64_t smart_select(struct idlepoll_cpu *c)
 {
-	struct ip_smart *s = &c->u.smart;
-	uint64_t lim = c->limit_ns;
+	struct ip_smart *s;
+	uint64_t lim;
 
-	if (!s->ready) /* nobody called idlepoll_work(): do it here */
-		while (smart_work(c))
-			;
+	if (!c->u.smart.ready)
+		c = smart_catch_up(c);
+	s = &c->u.smart;
+	lim = c->limit_ns;
 	s->w[0] = ip_min(s->next_cw, lim);
 	s->w[1] = ip_min(s->next_gw, lim);
 	s->w[2] = ip_min(ip_min(c->halt_cost_ns, s->max_poll_ns), lim);
-	return s->w[s->best];
+	return ip_decided(c, s->w[s->best]);
 }
 
 static inline uint64_t expert_cost(uint64_t cost, uint64_t d, uint64_t w,
@@ -232,16 +244,33 @@ static inline uint64_t expert_cost(uint64_t cost, uint64_t d, uint64_t w,
 /* Charge every expert what its window cost on the period that happened
  * (decayed) and pick the one the next select follows: that much the next
  * decision needs. The histograms learn the period later (smart_learn). */
+static void smart_reflect(struct idlepoll_cpu *c, uint64_t idle_ns,
+			  int polled);
+
+/* Two reflects in a row (no select between): the first period is still
+ * pending and is learnt first, to keep the periods in order. Out of line
+ * (a tail call from reflect), so that reflect's common path saves no
+ * registers. */
+static __attribute__((noinline)) void
+smart_learn_first(struct idlepoll_cpu *c, uint64_t idle_ns, int polled)
+{
+	smart_learn(&c->u.smart);
+	smart_reflect(c, idle_ns, polled); /* nothing pending now */
+}
+
 static void smart_reflect(struct idlepoll_cpu *c, uint64_t idle_ns, int polled)
 {
 	struct ip_smart *s = &c->u.smart;
-	uint64_t d = ip_min(idle_ns, IP_D_CLAMP), h = c->halt_cost_ns;
-	unsigned int sh = (unsigned int)s->expert_shift;
-	uint64_t c0, c1, c2;
+	uint64_t d = ip_min(idle_ns, IP_D_CLAMP), h, c0, c1, c2;
+	unsigned int sh;
 
+	if (s->pending) {
+		smart_learn_first(c, idle_ns, polled);
+		return;
+	}
 	(void)polled; /* the length says everything the model needs */
-	if (s->pending) /* two reflects in a row: keep the periods in order */
-		smart_learn(s);
+	h = c->halt_cost_ns;
+	sh = (unsigned int)s->expert_shift;
 	c0 = expert_cost(s->cost[0], d, s->w[0], h, sh);
 	c1 = expert_cost(s->cost[1], d, s->w[1], h, sh);
 	c2 = expert_cost(s->cost[2], d, s->w[2], h, sh);
