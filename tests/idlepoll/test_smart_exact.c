@@ -335,7 +335,7 @@ static void edges(const char *what, unsigned int first, unsigned int span,
 START_TEST(same_decisions_at_bucket_edges)
 {
 	edges("edges, every bucket", 0, R_OVER, 42);
-	for (unsigned int b = 10; b + 3 < R_OVER; b += 3)
+	for (unsigned int b = 10; b + 3 < R_OVER; b += 4)
 		edges("edges, 3 buckets", b, 3, b);
 }
 END_TEST
