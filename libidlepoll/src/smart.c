@@ -69,8 +69,9 @@ static inline int argmin_kept(const struct ip_hist *h, uint64_t d)
 }
 
 /* Halve everything: old periods weigh half as much as recent ones. Once
- * per decay_events events; off the common path. */
-static __attribute__((noinline)) void hist_decay(struct ip_hist *h)
+ * per decay_events events; off the common path. (__noinline__, not
+ * noinline: a kernel embedding the core defines noinline as a macro.) */
+static __attribute__((__noinline__)) void hist_decay(struct ip_hist *h)
 {
 	unsigned int i;
 
@@ -132,7 +133,7 @@ static inline int hist_due(const struct ip_hist *h, uint64_t halt_cost,
 
 /* Bring best_w up to date: a scan, unless no event since the last one can
  * have moved the argmin (then the scan would return best_w again). */
-static __attribute__((noinline)) void hist_refresh(struct ip_hist *h,
+static __attribute__((__noinline__)) void hist_refresh(struct ip_hist *h,
 						   uint64_t halt_cost,
 						   uint64_t max_poll)
 {
@@ -210,7 +211,7 @@ static int smart_work(struct idlepoll_cpu *c)
 /* Nobody called idlepoll_work() since the last reflect: do it all here.
  * Out of line and handing @c back, so that the common path of select saves
  * no registers. */
-static __attribute__((noinline)) struct idlepoll_cpu *
+static __attribute__((__noinline__)) struct idlepoll_cpu *
 smart_catch_up(struct idlepoll_cpu *c)
 {
 	while (smart_work(c))
@@ -251,7 +252,7 @@ static void smart_reflect(struct idlepoll_cpu *c, uint64_t idle_ns,
  * pending and is learnt first, to keep the periods in order. Out of line
  * (a tail call from reflect), so that reflect's common path saves no
  * registers. */
-static __attribute__((noinline)) void
+static __attribute__((__noinline__)) void
 smart_learn_first(struct idlepoll_cpu *c, uint64_t idle_ns, int polled)
 {
 	smart_learn(&c->u.smart);
