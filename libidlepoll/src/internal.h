@@ -30,7 +30,7 @@ struct ip_hist {
 	uint32_t moved;      /* an event since the last scan may have moved the
 			      * argmin; while 0, best_w is the argmin of the
 			      * histogram as it is now (smart.c, argmin_kept) */
-	uint32_t pad;
+	uint32_t top;        /* no weight above bucket top (an upper bound) */
 	uint64_t best_w;     /* cached expected-cost-minimising window */
 	uint64_t best_h;     /* H and max_poll best_w was computed for */
 	uint64_t best_max;

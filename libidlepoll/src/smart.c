@@ -93,23 +93,37 @@ static inline void hist_add(struct ip_hist *h, uint64_t d, unsigned int b,
 	h->cnt[b] += IP_UNIT;
 	h->sum[b] += d * IP_UNIT;
 	h->total += IP_UNIT;
+	h->top = b > h->top ? b : h->top;
 	if (h->total > decay_weight)
 		hist_decay(h);
 }
 
-/* The expected-cost-minimising window of @h, at most @max_poll. */
+/* How many buckets, from 0, have an edge (a window) of at most @max_poll. */
+static unsigned int buckets_within(uint64_t max_poll)
+{
+	unsigned int b = bucket_of(max_poll);
+
+	if (b == IP_OVERFLOW)
+		return IP_OVERFLOW;
+	return b + (bucket_edge[b] <= max_poll);
+}
+
+/* The expected-cost-minimising window of @h, at most @max_poll: the first
+ * minimum in window order. Candidates past h->top all cost what the one at
+ * top does (no weight is left above them), so they are never a strict new
+ * minimum and the sweep stops there. */
 static uint64_t hist_best(const struct ip_hist *h, uint64_t halt_cost,
 			  uint64_t max_poll)
 {
 	uint64_t above = h->total, below_sum = 0;
 	uint64_t best = halt_cost * above, best_w = 0;
-	unsigned int b;
+	unsigned int b, end = buckets_within(max_poll);
 
-	for (b = 0; b < IP_OVERFLOW && above; b++) {
+	if (end > h->top + 1)
+		end = h->top + 1;
+	for (b = 0; b < end; b++) {
 		uint64_t edge = bucket_edge[b], c;
 
-		if (edge > max_poll)
-			break;
 		below_sum += h->sum[b];
 		above -= h->cnt[b];
 		c = below_sum + (edge + halt_cost) * above;
@@ -233,7 +247,9 @@ static uint64_t smart_select(struct idlepoll_cpu *c)
 	s->w[0] = ip_min(s->next_cw, lim);
 	s->w[1] = ip_min(s->next_gw, lim);
 	s->w[2] = ip_min(ip_min(c->halt_cost_ns, s->max_poll_ns), lim);
-	return ip_decided(c, s->w[s->best]);
+	/* what ip_decided() does, knowing every w[] is bounded by lim */
+	c->window_ns = s->w[s->best];
+	return c->window_ns;
 }
 
 static inline uint64_t expert_cost(uint64_t cost, uint64_t d, uint64_t w,

@@ -164,6 +164,7 @@ struct run_opts {
 	int timer_every; /* every k-th period gets a next-timer hint (0: none) */
 	int change_h_at; /* H doubles, decay_events halves here (0: never) */
 	int twice_every; /* every k-th period is reflected twice (0: never) */
+	uint64_t max_poll; /* 0: the default */
 };
 
 static uint64_t get(struct idlepoll_cpu *c, const char *k)
@@ -186,6 +187,8 @@ static void compare(const char *what, const uint64_t *d, size_t n,
 	ck_assert_int_eq(idlepoll_set_param(c, "refresh", o->refresh), 0);
 	ck_assert_int_eq(idlepoll_set_param(c, "decay_events", o->decay), 0);
 	ck_assert_int_eq(idlepoll_set_param(c, "ctx_min", o->ctx_min), 0);
+	if (o->max_poll)
+		ck_assert_int_eq(idlepoll_set_param(c, "max_poll_ns", o->max_poll), 0);
 	r->h = o->h;
 	r->max_poll = get(c, "max_poll_ns");
 	r->shift = get(c, "expert_shift");
@@ -231,15 +234,19 @@ static void compare(const char *what, const uint64_t *d, size_t n,
 }
 
 static const struct run_opts variants[] = {
-	{ 20000, 4, 256, 8, 0, 0, 0, 0 },   /* the defaults, H = 20 us */
-	{ 20000, 4, 256, 8, 1, 0, 0, 0 },   /* ... with the poll loop's upkeep */
-	{ 100000, 4, 256, 8, 1, 0, 0, 0 },
-	{ 100000, 1, 256, 8, 0, 0, 0, 0 },  /* rescan-every-event reference */
-	{ 20000, 1, 256, 8, 1, 5, 0, 0 },
-	{ 50000, 3, 16, 0, 1, 3, 700, 0 },  /* fast decay, H changed mid-run */
-	{ 20000, 7, 64, 2, 0, 11, 1500, 0 },
-	{ 20000, 4, 256, 8, 0, 0, 900, 5 }, /* reflects without a select */
-	{ 20000, 1, 32, 8, 1, 2, 300, 3 },
+	{ 20000, 4, 256, 8, 0, 0, 0, 0, 0 },   /* the defaults, H = 20 us */
+	{ 20000, 4, 256, 8, 1, 0, 0, 0, 0 },   /* ... with the poll loop's upkeep */
+	{ 100000, 4, 256, 8, 1, 0, 0, 0, 0 },
+	{ 100000, 1, 256, 8, 0, 0, 0, 0, 0 },  /* rescan-every-event reference */
+	{ 20000, 1, 256, 8, 1, 5, 0, 0, 0 },
+	{ 50000, 3, 16, 0, 1, 3, 700, 0, 0 },  /* fast decay, H changed mid-run */
+	{ 20000, 7, 64, 2, 0, 11, 1500, 0, 0 },
+	{ 20000, 4, 256, 8, 0, 0, 900, 5, 0 }, /* reflects without a select */
+	{ 20000, 1, 32, 8, 1, 2, 300, 3, 0 },
+	{ 100000, 4, 256, 8, 1, 0, 0, 0, 20479 },  /* cap on a bucket edge */
+	{ 20000, 1, 64, 8, 0, 0, 0, 0, 20480 },    /* ... and just past one */
+	{ 100000, 2, 256, 8, 1, 0, 0, 0, 1u << 22 }, /* the largest cap */
+	{ 20000, 1, 64, 8, 1, 0, 0, 0, 511 },
 };
 
 static void compare_all(const char *what, const uint64_t *d, size_t n)
@@ -308,10 +315,10 @@ static void edges(const char *what, unsigned int first, unsigned int span,
 {
 	static uint64_t d[4000];
 	static const struct run_opts fast[] = {
-		{ 20000, 1, 4, 0, 0, 0, 0, 0 },
-		{ 20000, 1, 8, 1, 1, 0, 0, 0 },
-		{ 20000, 2, 16, 2, 1, 0, 0, 0 },
-		{ 100000, 1, 6, 0, 1, 0, 0, 0 },
+		{ 20000, 1, 4, 0, 0, 0, 0, 0, 0 },
+		{ 20000, 1, 8, 1, 1, 0, 0, 0, 0 },
+		{ 20000, 2, 16, 2, 1, 0, 0, 0, 0 },
+		{ 100000, 1, 6, 0, 1, 0, 0, 0, 0 },
 	};
 	uint64_t s = seed;
 

@@ -57,6 +57,7 @@ START_TEST(kept_argmin_is_the_rescan_argmin)
 			x.cnt[b] += (uint32_t)w;
 			x.total += (uint32_t)w;
 			x.sum[b] += w * (b < IP_OVERFLOW ? bucket_edge[b] - rng(&s) % 64 : 1ull << 23);
+			x.top = b > x.top ? b : x.top;
 		}
 		x.best_w = hist_best(&x, h, maxp);
 		x.best_h = h;
@@ -106,6 +107,7 @@ START_TEST(near_ties_at_h)
 		x.cnt[b] = (uint32_t)w;
 		x.total = (uint32_t)w;
 		x.sum[b] = sum;
+		x.top = b;
 		before = hist_best(&x, h, 1ull << 22);
 		ck_assert_uint_eq(before, 0); /* halt at once, by < one event */
 		x.best_h = h;
