@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Driver for decision-cost.sh: N select+reflect pairs of one policy over a
- * trace (cycled), so that callgrind's instruction count at N minus at 0,
- * divided by N, is the cost of one decision. */
+ * trace (cycled), each followed by the upkeep a poll loop would do
+ * (idlepoll_work() until it returns 0) when WORK is 1. callgrind counts
+ * the instructions inside each library call (--toggle-collect), so that
+ * divided by N they are the cost of one decision on the critical path and
+ * the cost of its upkeep off it. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -14,15 +17,17 @@ int main(int argc, char **argv)
 	struct idlepoll_cpu *c;
 	uint64_t now = 0, sink = 0;
 	char err[512];
-	long n, i;
-	int policy;
+	long n, i, chunks = 0;
+	int policy, work;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: %s POLICY HALT_COST_NS N TRACE\n", argv[0]);
+	if (argc != 6) {
+		fprintf(stderr, "usage: %s POLICY HALT_COST_NS N TRACE WORK\n",
+			argv[0]);
 		return 2;
 	}
 	policy = idlepoll_policy_from_name(argv[1]);
 	n = atol(argv[3]);
+	work = atoi(argv[5]);
 	if (policy < 0 || idlepoll_trace_load(argv[4], &t, err, sizeof(err)) < 0) {
 		fprintf(stderr, "bad policy or trace: %s\n", err);
 		return 2;
@@ -36,10 +41,13 @@ int main(int argc, char **argv)
 		uint64_t w = idlepoll_select(c, now, IDLEPOLL_NO_TIMER);
 
 		idlepoll_reflect(c, d, d <= w);
+		/* the poll loop's share: upkeep for the next select */
+		while (work && idlepoll_work(c) > 0)
+			chunks++;
 		now += d;
 		sink += w;
 	}
-	printf("%llu\n", (unsigned long long)sink);
+	printf("%llu %ld\n", (unsigned long long)sink, chunks);
 	idlepoll_destroy(c);
 	idlepoll_trace_free(t);
 	return 0;

@@ -131,8 +131,11 @@ static int push_lat(struct run *r, uint64_t v)
 
 /* Wait for completion @seq: poll up to @window ns, then block.
  * Returns 1 if the poll caught it; adds the polled time to *polled_ns. */
-static int wait_done(unsigned int seq, uint64_t t0, uint64_t window,
-		     uint64_t *polled_ns)
+/* Poll for @window, doing the predictor's upkeep (idlepoll_work) in the
+ * loop while it has some, then block; what the poll loop left undone is
+ * done before blocking, as a guest would before its halt. */
+static int wait_done(struct idlepoll_cpu *c, unsigned int seq, uint64_t t0,
+		     uint64_t window, uint64_t *polled_ns)
 {
 	uint64_t now = t0;
 
@@ -141,10 +144,13 @@ static int wait_done(unsigned int seq, uint64_t t0, uint64_t window,
 			*polled_ns += now - t0;
 			return 1;
 		}
-		cpu_relax();
+		if (!c || idlepoll_work(c) <= 0)
+			cpu_relax();
 		now = idlepoll_now_ns();
 	}
 	*polled_ns += window;
+	while (c && idlepoll_work(c) > 0)
+		;
 	atomic_store(&ch.waiting, 1);
 	while (atomic_load(&ch.done) != seq)
 		futex_wait(&ch.done, seq - 1);
@@ -190,7 +196,7 @@ static void *vcpu_main(void *arg)
 		default:
 			w = idlepoll_select(c, t0, IDLEPOLL_NO_TIMER);
 		}
-		polled = wait_done(seq, t0, w, &r->poll_ns);
+		polled = wait_done(c, seq, t0, w, &r->poll_ns);
 		t1 = idlepoll_now_ns();
 		d = atomic_load_explicit(&ch.done_ns, memory_order_relaxed) - t0;
 		if (c)

@@ -66,13 +66,21 @@ static int xl_idle_enter(struct cpuidle_device *dev,
 	}
 	if (window) {
 		local_irq_enable();
+		/* the poll's cycles are burnt anyway: spend them on the upkeep
+		 * the next select needs (bounded chunks; only this CPU's idle
+		 * path touches c->ip, so the interrupts we allow do not) */
 		while (!need_resched() && local_clock() - t0 < window)
-			cpu_relax();
+			if (idlepoll_work(c->ip) <= 0)
+				cpu_relax();
 		local_irq_disable();
 		polled = need_resched();
 		c->n.idle_poll_ns += local_clock() - t0;
 	}
 	if (!polled) {
+		/* what the poll left undone, before the halt and while a
+		 * wake-up still needs no IPI (at most a few chunks) */
+		while (c->ip && !need_resched() && idlepoll_work(c->ip) > 0)
+			;
 		/* wake-ups send an IPI from here on: no halt past one */
 		if (current_clr_polling_and_test())
 			polled = true;

@@ -102,29 +102,51 @@ IDLEPOLL_API int idlepoll_cpu_init(void *mem, size_t bytes,
 	return 0;
 }
 
+/* The policy of an initialised state, or NULL for memory idlepoll_cpu_init()
+ * never set up (zeroed, freed, scribbled on): its policy slot may be empty
+ * or out of the table, and nothing may be called through it. init writes
+ * the magic last, after it validated the policy. */
+static const struct ip_policy *state_policy(const struct idlepoll_cpu *c)
+{
+	if (!c || c->magic != IP_MAGIC)
+		return NULL;
+	return policy_of(c->policy);
+}
+
 IDLEPOLL_API uint64_t idlepoll_select(struct idlepoll_cpu *c, uint64_t now_ns,
 				      uint64_t next_timer_ns)
 {
-	uint64_t w;
+	const struct ip_policy *p = state_policy(c);
 
+	if (!p)
+		return 0; /* halt at once: burns nothing, decides nothing */
 	c->limit_ns = IP_NO_LIMIT;
 	if (next_timer_ns != IDLEPOLL_NO_TIMER)
 		c->limit_ns = next_timer_ns > now_ns ? next_timer_ns - now_ns : 0;
-	w = ip_min(policies[c->policy]->select(c), c->limit_ns);
-	c->window_ns = w;
-	return w;
+	return p->select(c); /* bounded by limit_ns and recorded there */
 }
 
 IDLEPOLL_API void idlepoll_reflect(struct idlepoll_cpu *c, uint64_t idle_ns,
 				   int polled)
 {
-	policies[c->policy]->reflect(c, idle_ns, polled);
+	const struct ip_policy *p = state_policy(c);
+
+	if (p)
+		p->reflect(c, idle_ns, polled);
 }
 
-static const struct ip_param *param_find(const struct idlepoll_cpu *c,
+IDLEPOLL_API int idlepoll_work(struct idlepoll_cpu *c)
+{
+	const struct ip_policy *p = state_policy(c);
+
+	if (!p)
+		return -IP_EINVAL;
+	return p->work ? p->work(c) : 0;
+}
+
+static const struct ip_param *param_find(const struct ip_policy *p,
 					 const char *key)
 {
-	const struct ip_policy *p = policies[c->policy];
 	unsigned int i;
 
 	for (i = 0; i < p->nparams; i++)
@@ -142,16 +164,19 @@ static const struct ip_param halt_cost_param =
 IDLEPOLL_API int idlepoll_set_param(struct idlepoll_cpu *c, const char *key,
 				    uint64_t value)
 {
+	const struct ip_policy *pol = state_policy(c);
 	const struct ip_param *p;
 
-	if (!c || !key || c->magic != IP_MAGIC)
+	if (!pol || !key)
 		return -IP_EINVAL;
 	p = ip_streq(key, halt_cost_param.key) ? &halt_cost_param
-					       : param_find(c, key);
+					       : param_find(pol, key);
 	if (!p)
 		return -IP_ENOENT;
 	if (value < p->min || value > p->max)
 		return -IP_EINVAL;
+	if (pol->param_changing)
+		pol->param_changing(c);
 	*(uint64_t *)((char *)c + p->off) = value;
 	return 0;
 }
@@ -159,12 +184,13 @@ IDLEPOLL_API int idlepoll_set_param(struct idlepoll_cpu *c, const char *key,
 IDLEPOLL_API int idlepoll_get_param(const struct idlepoll_cpu *c,
 				    const char *key, uint64_t *value)
 {
+	const struct ip_policy *pol = state_policy(c);
 	const struct ip_param *p;
 
-	if (!c || !key || !value || c->magic != IP_MAGIC)
+	if (!pol || !key || !value)
 		return -IP_EINVAL;
 	p = ip_streq(key, halt_cost_param.key) ? &halt_cost_param
-					       : param_find(c, key);
+					       : param_find(pol, key);
 	if (!p)
 		return -IP_ENOENT;
 	*value = *(const uint64_t *)((const char *)c + p->off);
@@ -199,7 +225,7 @@ IDLEPOLL_API int idlepoll_policy_from_name(const char *name)
 
 IDLEPOLL_API uint32_t idlepoll_cpu_policy(const struct idlepoll_cpu *c)
 {
-	return c->policy;
+	return state_policy(c) ? c->policy : 0;
 }
 
 IDLEPOLL_API uint64_t idlepoll_cost(uint64_t idle_ns, uint64_t window_ns,

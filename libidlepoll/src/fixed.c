@@ -4,7 +4,7 @@
 
 static uint64_t fixed_select(struct idlepoll_cpu *c)
 {
-	return c->u.fixed.window_ns;
+	return ip_decided(c, c->u.fixed.window_ns);
 }
 
 static void fixed_reflect(struct idlepoll_cpu *c, uint64_t idle_ns, int polled)

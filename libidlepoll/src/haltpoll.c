@@ -10,7 +10,7 @@
 
 static uint64_t haltpoll_select(struct idlepoll_cpu *c)
 {
-	return c->u.haltpoll.limit_ns;
+	return ip_decided(c, c->u.haltpoll.limit_ns);
 }
 
 static void haltpoll_reflect(struct idlepoll_cpu *c, uint64_t idle_ns,

@@ -26,7 +26,11 @@
 
 struct ip_hist {
 	uint32_t total;      /* sum of cnt[] */
-	uint32_t stale;      /* events added since best_w was computed */
+	uint32_t stale;      /* events added since best_w was last refreshed */
+	uint32_t moved;      /* an event since the last scan may have moved the
+			      * argmin; while 0, best_w is the argmin of the
+			      * histogram as it is now (smart.c, argmin_kept) */
+	uint32_t top;        /* no weight above bucket top (an upper bound) */
 	uint64_t best_w;     /* cached expected-cost-minimising window */
 	uint64_t best_h;     /* H and max_poll best_w was computed for */
 	uint64_t best_max;
@@ -62,7 +66,17 @@ struct ip_smart {
 	uint64_t expert_shift;  /* expert cost memory: 2^shift periods */
 	uint64_t refresh;       /* recompute a window after this many events */
 	uint32_t prev_ctx;
-	uint32_t pad;
+	uint32_t best;          /* the expert to follow: first cheapest cost[] */
+	/* The last period, reflected but not yet learnt by the histograms
+	 * (smart.c, smart_learn): at most one, learnt by idlepoll_work() or
+	 * by whatever call needs the histograms first. */
+	uint32_t pending;
+	/* next_gw and next_cw are the global and context windows the next
+	 * select uses: nothing pending, no refresh due, no parameter changed
+	 * since they were computed. */
+	uint32_t ready;
+	uint64_t pending_d;
+	uint64_t next_gw, next_cw;
 	uint64_t w[IP_NEXPERT];    /* each expert's window for this period */
 	uint64_t cost[IP_NEXPERT]; /* each expert's decayed realised cost */
 	struct ip_hist global;
@@ -96,8 +110,15 @@ struct ip_policy {
 	const struct ip_param *params;
 	unsigned int nparams;
 	void (*reset)(struct idlepoll_cpu *c);
+	/* the window, bounded by c->limit_ns and recorded (ip_decided()):
+	 * the dispatcher tail-calls it */
 	uint64_t (*select)(struct idlepoll_cpu *c);
 	void (*reflect)(struct idlepoll_cpu *c, uint64_t idle_ns, int polled);
+	/* optional: one chunk of the upkeep the next select would otherwise
+	 * do itself; 1 if it did one, 0 when nothing is left */
+	int (*work)(struct idlepoll_cpu *c);
+	/* optional: a parameter is about to change (set_param) */
+	void (*param_changing)(struct idlepoll_cpu *c);
 };
 
 #define IP_PARAM(key, member, min, max, def)                                 \
@@ -121,6 +142,15 @@ static inline void ip_zero(void *p, size_t n)
 static inline uint64_t ip_min(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
+}
+
+/* A policy's select ends here: the window never reaches past the next
+ * timer, and reflect may need to know what it was. */
+static inline uint64_t ip_decided(struct idlepoll_cpu *c, uint64_t w)
+{
+	w = ip_min(w, c->limit_ns);
+	c->window_ns = w;
+	return w;
 }
 
 /* The cost model: a period of length d with window w costs d when the poll

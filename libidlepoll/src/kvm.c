@@ -13,7 +13,7 @@ static uint64_t kvm_select(struct idlepoll_cpu *c)
 	/* The maximum may have been lowered at run time. */
 	if (k->poll_ns > k->max_ns)
 		k->poll_ns = k->max_ns;
-	return k->poll_ns;
+	return ip_decided(c, k->poll_ns);
 }
 
 static void kvm_grow(struct ip_kvm *k)

@@ -372,6 +372,68 @@ START_TEST(names_and_keys)
 }
 END_TEST
 
+/* Memory idlepoll_cpu_init() never set up has no policy to call: zeroed
+ * (policy slot 0, unset), garbage (a slot past the table) or NULL. select
+ * halts at once, reflect does nothing, work and the parameter calls say
+ * -EINVAL, and nothing crashes (before: a call through a NULL slot). */
+START_TEST(uninitialised_state_is_refused_safely)
+{
+	static _Alignas(64) unsigned char mem[8192];
+	struct idlepoll_cpu *c = (struct idlepoll_cpu *)mem;
+	uint64_t v = 0;
+
+	ck_assert_uint_le(idlepoll_cpu_size(), sizeof(mem));
+	for (int fill = 0; fill < 3; fill++) {
+		memset(mem, fill == 0 ? 0 : fill == 1 ? 0xff : 0x04, sizeof(mem));
+		ck_assert_uint_eq(idlepoll_select(c, 0, IDLEPOLL_NO_TIMER), 0);
+		idlepoll_reflect(c, 1000, 1);
+		ck_assert_int_eq(idlepoll_work(c), -EINVAL);
+		ck_assert_int_eq(idlepoll_set_param(c, "halt_cost_ns", 5), -EINVAL);
+		ck_assert_int_eq(idlepoll_get_param(c, "halt_cost_ns", &v), -EINVAL);
+		ck_assert_uint_eq(idlepoll_cpu_policy(c), 0);
+		/* nothing was written to it */
+		for (size_t i = 0; i < sizeof(mem); i++)
+			ck_assert_uint_eq(mem[i], fill == 0 ? 0 : fill == 1 ? 0xff : 0x04);
+	}
+	ck_assert_uint_eq(idlepoll_select(NULL, 0, 10), 0);
+	idlepoll_reflect(NULL, 1000, 0);
+	ck_assert_int_eq(idlepoll_work(NULL), -EINVAL);
+	ck_assert_uint_eq(idlepoll_cpu_policy(NULL), 0);
+}
+END_TEST
+
+/* idlepoll_work() finishes in a bounded number of chunks, has nothing to do
+ * for the reference policies, and after it select does no upkeep: a
+ * second call right away has nothing left either. */
+START_TEST(work_is_bounded_and_optional)
+{
+	for (uint32_t p = 1; p <= IDLEPOLL_POLICY_MAX; p++) {
+		struct idlepoll_cpu *c = make(p, 20000);
+		long chunks = 0, most = 0;
+
+		for (int i = 0; i < 3000; i++) {
+			int n = 0, r;
+
+			period(c, (uint64_t)(i * 7919) % 300000);
+			while ((r = idlepoll_work(c)) > 0)
+				n++;
+			ck_assert_int_eq(r, 0);
+			ck_assert_int_eq(idlepoll_work(c), 0);
+			chunks += n;
+			most = n > most ? n : most;
+		}
+		if (p == IDLEPOLL_POLICY_SMART) {
+			/* learn the period, refresh two windows */
+			ck_assert_int_le(most, 3);
+			ck_assert_int_gt(chunks, 3000);
+		} else {
+			ck_assert_int_eq(chunks, 0);
+		}
+		idlepoll_destroy(c);
+	}
+}
+END_TEST
+
 static Suite *idlepoll_policies_suite(void)
 {
 	Suite *s = suite_create("idlepoll-policies");
@@ -390,6 +452,8 @@ static Suite *idlepoll_policies_suite(void)
 	tcase_add_test(tc, doc_states_the_state_size);
 	tcase_add_test(tc, opts_macro_zeroes_the_struct);
 	tcase_add_test(tc, names_and_keys);
+	tcase_add_test(tc, uninitialised_state_is_refused_safely);
+	tcase_add_test(tc, work_is_bounded_and_optional);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -10,6 +10,8 @@
  * the idle path:
  *
  *  - idlepoll_select(): the poll window for the idle period starting now;
+ *  - idlepoll_work() (optional, since 1.2): inside the poll loop, or just
+ *    before halting, the upkeep the next select would otherwise do itself;
  *  - idlepoll_reflect(): the period lasted N ns and did (not) end in the poll.
  *
  * Cost model (docs/idlepoll.md): a period of length d polled for a window w
@@ -113,12 +115,16 @@ IDLEPOLL_API int idlepoll_cpu_init(void *mem, size_t bytes,
 /**
  * Choose the poll window for the idle period that starts at @p now_ns.
  * If a timer is known to fire at @p next_timer_ns, the window never extends
- * past it. Freestanding, O(buckets), no allocation.
+ * past it. Freestanding, no allocation; O(1) when idlepoll_work() ran
+ * since the last idlepoll_reflect(), else O(buckets) at worst (it does the
+ * pending upkeep itself).
  * @param c             the CPU's state
  * @param now_ns        current time, any monotonic ns clock
  * @param next_timer_ns time of the next known timer on the same clock, or
  *                      IDLEPOLL_NO_TIMER
- * @return the window in ns; 0 means halt at once.
+ * @return the window in ns; 0 means halt at once. Also 0 (and nothing
+ *         else happens) for a NULL @p c or memory idlepoll_cpu_init() has
+ *         not initialised: its policy slot is unset.
  */
 IDLEPOLL_API uint64_t idlepoll_select(struct idlepoll_cpu *c, uint64_t now_ns,
 				      uint64_t next_timer_ns);
@@ -128,10 +134,32 @@ IDLEPOLL_API uint64_t idlepoll_select(struct idlepoll_cpu *c, uint64_t now_ns,
  * Freestanding.
  * @param c       the CPU's state
  * @param idle_ns length of the idle period (poll + halt), in ns
+ * Does nothing for a NULL @p c or memory idlepoll_cpu_init() has not
+ * initialised (its policy slot is unset).
+ * @param c       the CPU's state
+ * @param idle_ns length of the idle period (poll + halt), in ns
  * @param polled  non-zero if the wake-up came while still polling
  */
 IDLEPOLL_API void idlepoll_reflect(struct idlepoll_cpu *c, uint64_t idle_ns,
 				   int polled);
+
+/**
+ * Do one bounded chunk of the upkeep the next idlepoll_select() needs, so
+ * that select itself stays O(1). Call it between idlepoll_reflect() and
+ * the next idlepoll_select(): in the poll loop (whose cycles are burnt
+ * anyway) or just before halting, until it returns 0. Optional: what it
+ * leaves undone the next select does itself, so every decision is the
+ * same whether it is called, called in part or never; only where the
+ * cycles go changes. For smart a chunk is at most one pass over a histogram
+ * (54 buckets, a few hundred instructions); the other policies have none.
+ * Freestanding; same thread rules as idlepoll_select(). Since 1.2 (symbol
+ * version EXITLESS_IDLEPOLL_1.2).
+ * @param c the CPU's state
+ * @return 1 if it did a chunk (call again), 0 when nothing is left;
+ *         -EINVAL for a NULL @p c or memory idlepoll_cpu_init() has not
+ *         initialised.
+ */
+IDLEPOLL_API int idlepoll_work(struct idlepoll_cpu *c);
 
 /**
  * Set a parameter of the state's policy at run time (docs/idlepoll.md lists
@@ -180,7 +208,8 @@ IDLEPOLL_API int idlepoll_policy_from_name(const char *name);
 /**
  * The policy a state was initialised with. Freestanding.
  * @param c the CPU's state
- * @return IDLEPOLL_POLICY_*.
+ * @return IDLEPOLL_POLICY_*; 0 for a NULL @p c or memory
+ *         idlepoll_cpu_init() has not initialised.
  */
 IDLEPOLL_API uint32_t idlepoll_cpu_policy(const struct idlepoll_cpu *c);
 
