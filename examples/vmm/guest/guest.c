@@ -455,8 +455,12 @@ static int run_exitless(struct run *r, uint32_t slot_want)
 		poll_end = t0 + window * r->khz / 1000000ull;
 		poll_end = poll_to_deadline(r, &w, t0, window, poll_end);
 		while (!(fired = pv_check(r, &w)) && rdtsc() < poll_end)
-			__builtin_ia32_pause();
+			if (idlepoll_work(ip) <= 0)
+				__builtin_ia32_pause();
 		polled = fired != 0;
+		/* the upkeep the poll left undone, before the halt's trap */
+		while (!fired && idlepoll_work(ip) > 0)
+			;
 		r->k->poll_ns += tsc_ns(r, rdtsc()) - tsc_ns(r, t0);
 		while (!fired) {
 			uint64_t seq;

@@ -54,7 +54,8 @@ static uint64_t round_trip(struct pp_run *r, int record, uint32_t i)
 		poll_end = t0 + window * r->khz / 1000000ull;
 		while (!(polled = rd(&r->pc->dev_count) != c0) &&
 		       rdtsc() < poll_end)
-			__builtin_ia32_pause();
+			if (idlepoll_work(r->ip) <= 0)
+				__builtin_ia32_pause();
 		/* CPU burned polling: up to the interrupt's arrival when the
 		 * poll caught it (the stub's emulated ring 0 after that is
 		 * interrupt handling, which every configuration pays) */
@@ -66,6 +67,9 @@ static uint64_t round_trip(struct pp_run *r, int record, uint32_t i)
 	} else if (record) {
 		r->poll[i] = 0;
 	}
+	/* the predictor's upkeep the poll left undone, before the halt */
+	while (r->ip && rd(&r->pc->dev_count) == c0 && idlepoll_work(r->ip) > 0)
+		;
 	while (rd(&r->pc->dev_count) == c0) {
 		/* seq first: an interrupt after this read bumps it, and the
 		 * halt trap then returns at once (kernel.c) */
