@@ -1,14 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /* pvtimer-arm-cost: what arming a timer costs a guest on the pvtimer path
- * (seqlock write, the pending ORs, the re-check) with nobody servicing the
- * area, with a host thread servicing it on the other CPU (1.1 and 1.2
- * agent loops, free-running: the guest arms back to back), and in lockstep
- * (the host does one thing between two arms, so each arm pays for exactly
- * that line: the breakdown by line). Against timerfd_settime(), measured in
- * the same run. Every mode runs --runs times, interleaved; the figures are
- * the medians over runs of each run's percentiles, in ns, over the arms
- * the host held (an arm that fell back is counted, not timed). Prints
- * figures; never passes or fails on time.
+ * (seqlock write, the pending ORs, the re-check), against
+ * timerfd_settime(), measured in the same run, in these modes:
+ * - host idle: the host holds a promise but touches nothing (every line
+ *   stays in the guest's cache; arms are real pv arms, not fallbacks);
+ * - servicing (free-running; the guest arms back to back and a host thread
+ *   on the other CPU services the area): the 1.1 agent loop (publish every
+ *   pass, summary exchanged even when zero), the 1.2 loop (republish only
+ *   when less than half of the promised distance P remains, summary loaded
+ *   first, batch calls; passes back to back) and the 1.2 loop paced (a pass
+ *   only when it renews the promise, every P/2: all a promise asks for);
+ * - lockstep: the host does one thing between two arms, so each arm pays
+ *   for exactly that line (the breakdown by line), or one whole pass.
+ * The host loops are in arm_hosts.c. Every mode runs --runs times,
+ * interleaved; the figures are the medians over runs of each run's
+ * percentiles, in ns, over the arms the host held (an arm that fell back is
+ * counted, not timed). While a free-running host thread is preempted (the
+ * machine is shared) the guest waits, untimed, so that "servicing" samples
+ * are taken while the host runs. Prints figures; never passes or fails on
+ * time.
  *
  * usage: pvtimer-arm-cost [--iterations N] [--runs R] [--promise-us P]
  * (P: how far ahead the servicing loops promise; the agent's spin promise
