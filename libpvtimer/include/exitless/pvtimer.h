@@ -277,7 +277,9 @@ PVTIMER_API int pvtimer_host_set_slot_sync(struct pvtimer_area *area,
 					   uint32_t slot, uint64_t value);
 
 /**
- * Start a pending pass: atomically takes the summary word. Servicing thread.
+ * Start a pending pass: loads the summary word and, only when it is
+ * non-zero, takes it with an atomic exchange, so a pass with nothing
+ * pending writes no guest line (1.2; spec §3.2). Servicing thread.
  * @param area the handle
  * @param it   caller-allocated iterator, initialised here (every byte)
  */
