@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Private state of an agent. Fields marked (engine) are touched only by the
  * agent thread while it runs, and by API calls under agent.lock while it
- * does not; commands (agent.c: run_cmd, exec_cmd) hand them over between
- * the two. */
+ * does not; commands (mailbox.c carries them, control.c runs them) hand
+ * them over between the two. */
 #ifndef AGENT_INTERNAL_H
 #define AGENT_INTERNAL_H
 
@@ -11,7 +11,10 @@
 #include <stdint.h>
 
 #include "agent-config.h"
+#include "clock.h"
 #include "exitless/agent.h"
+#include "mailbox.h"
+#include "promise.h"
 
 #define AGENT_HEAP_NONE UINT32_MAX
 /* No bound added to a promise, and no sleep, is longer than this: a
@@ -103,34 +106,7 @@ void agent_uring_write_ones(struct agent_uring *r, const int *fds, uint32_t n,
  * PVAGENT_URING_NEVER. */
 uint32_t agent_uring_calibrate(struct agent_uring *r);
 
-/* TSC clock (clock.c): calibrated once per process. */
-uint64_t agent_tsc(void);
-uint64_t agent_tsc_khz(void);
-void agent_set_tsc_khz(uint64_t khz);
-uint64_t agent_ns_to_tsc(uint64_t ns);
-uint64_t agent_tsc_to_ns(uint64_t tsc);
-uint32_t agent_log2_bucket(uint64_t ns);
-
 enum agent_state { AGENT_STOPPED, AGENT_RUNNING, AGENT_PAUSED };
-
-enum agent_cmd_kind {
-	AGENT_CMD_NONE,
-	AGENT_CMD_BIND,
-	AGENT_CMD_DETACH,
-	AGENT_CMD_PAUSE,
-	AGENT_CMD_RESUME,
-	AGENT_CMD_STOP,
-};
-
-struct agent_cmd {
-	enum agent_cmd_kind kind;
-	uint32_t area;
-	uint32_t slot;
-	struct pvagent_injector inj;
-	bool live; /* the thread is servicing (not stopped, not paused) */
-	int result;
-	bool done;
-};
 
 struct pvagent {
 	struct pvagent_opts opts;
@@ -141,12 +117,8 @@ struct pvagent {
 	enum agent_state state;
 	pthread_t thread;
 
-	/* Command hand-over to a running thread. */
-	pthread_mutex_t cmd_mu;
-	pthread_cond_t cmd_cv;
-	struct agent_cmd cmd;
-	int cmd_pending; /* atomic flag, polled by the engine */
-	int ctl_fd;      /* eventfd waking a sleeping engine */
+	struct agent_mailbox mb; /* commands to a running thread */
+	struct agent_clock clk;  /* ns <-> TSC, fixed at pvagent_new() */
 
 	/* (engine) */
 	struct agent_area *areas;
@@ -168,14 +140,9 @@ struct pvagent {
 	uint64_t parked_min; /* earliest end of a parking, or 0 */
 	uint64_t park_slack_tsc; /* parkings ending this soon end now */
 	uint64_t backoff_base_tsc, backoff_max_tsc;
-	uint64_t bound_cap_tsc; /* AGENT_BOUND_CAP_NS */
-	uint64_t promised_host; /* start of next pass promised, host TSC */
+	struct agent_promise pr; /* bounds and the standing promise */
 	uint64_t spin_thr_tsc;
 	uint64_t max_sleep_tsc;
-	uint64_t iter_max_cur, iter_max_prev; /* tsc, two windows */
-	uint32_t iter_count;
-	uint64_t wake_hist[PVAGENT_LAT_BUCKETS];
-	uint64_t wake_samples;
 
 	/* Counters: written by the engine with relaxed atomics, read by
 	 * pvagent_get_stats() from any thread. */
@@ -204,16 +171,14 @@ void agent_misbehave(struct pvagent *a, struct agent_area *ar,
 void agent_unpark_due(struct pvagent *a, bool all);
 void agent_slot_reset(struct pvagent *a, struct agent_slot *s);
 
-/* engine.c */
+/* engine.c: the agent thread */
 void *agent_engine_main(void *arg);
-void agent_engine_bind(struct pvagent *a, uint32_t area, uint32_t slot,
-		       const struct pvagent_injector *inj);
-void agent_engine_detach(struct pvagent *a, uint32_t area, uint32_t slot,
-			 bool live);
-void agent_engine_activate(struct pvagent *a);
-void agent_engine_quiesce(struct pvagent *a);
-/* agent.c: run the posted command on the agent thread */
-void agent_engine_take_cmd(struct pvagent *a);
+
+/* control.c: what commands do, on the agent thread (or on the caller's
+ * while the thread is stopped) */
+int agent_control_exec(struct pvagent *a, const struct agent_cmd *c);
+void agent_control_activate(struct pvagent *a);
+void agent_control_quiesce(struct pvagent *a);
 
 /* inject.c */
 int agent_injector_check(const struct pvagent_injector *inj);

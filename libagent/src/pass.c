@@ -149,7 +149,7 @@ static void fire(struct pvagent *a, struct agent_area *ar, struct agent_slot *s,
 	agent_slot_drop(a, s);
 	agent_queue_shot(a, s, s->vector);
 	AGENT_ADD(a, fires, 1);
-	AGENT_ADD(a, late_hist[agent_log2_bucket(agent_tsc_to_ns(late))], 1);
+	AGENT_ADD(a, late_hist[agent_log2_bucket(agent_tsc_to_ns(&a->clk, late))], 1);
 }
 
 /* A fire point: fire everything due now and inject it at once. Each slot
