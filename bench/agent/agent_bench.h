@@ -25,6 +25,16 @@ struct cfg {
 	uint64_t sleep_sweep_us[8];
 	uint64_t spin_sweep_us[8];
 	uint32_t nsweep;
+	int breakdown;   /* print where late fires' time went (stderr) */
+};
+
+/* Fires later than the break-down threshold, by cause (runs.c). */
+struct breakdown {
+	uint64_t late;
+	uint64_t read_ns, wait_ns, batch_ns; /* summed parts */
+	uint64_t by_read, by_stall, by_pass, by_batch; /* fires per cause */
+	uint64_t gap_max_ns;
+	uint64_t fires, scans, publishes, promises_late, run_ns;
 };
 
 struct result {
@@ -63,5 +73,6 @@ void inject_bench(void);
 void median_of(struct result *reps, uint32_t n, struct result *out);
 void print_text(const struct result *r, const struct result *base);
 void print_json(const struct result *r, int first);
+void print_breakdown(uint32_t slots, uint32_t mode, const struct breakdown *b);
 
 #endif /* EXITLESS_AGENT_BENCH_H */

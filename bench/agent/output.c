@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <exitless/agent.h>
+
 #include "agent_bench.h"
 
 static int cmp_d(const void *a, const void *b)
@@ -78,4 +80,25 @@ void print_json(const struct result *r, int first)
 	       (unsigned long long)r->timers, r->p50, r->p99, r->p999, r->max,
 	       r->timers_per_s, r->cpu_ns_per_timer, r->agent_cpu,
 	       r->fallback_rate);
+}
+
+/* To stderr, so that --json stays one document. */
+void print_breakdown(uint32_t slots, uint32_t mode, const struct breakdown *b)
+{
+	double l = b->late ? (double)b->late : 1;
+	double s = b->run_ns ? (double)b->run_ns / 1e9 : 1;
+
+	fprintf(stderr,
+		"breakdown %u slots %s: %llu of %llu fires late by >= 5 us; "
+		"mean parts read %.0f wait %.0f batch %.0f ns; cause: read %llu "
+		"stall %llu pass %llu batch %llu (longest stall gap %llu ns); "
+		"passes %.0f/s, header writes %.0f/s, late promises %llu\n",
+		slots, mode == PVAGENT_MODE_DEDICATED ? "dedicated" : "adaptive",
+		(unsigned long long)b->late, (unsigned long long)b->fires,
+		(double)b->read_ns / l, (double)b->wait_ns / l,
+		(double)b->batch_ns / l, (unsigned long long)b->by_read,
+		(unsigned long long)b->by_stall, (unsigned long long)b->by_pass,
+		(unsigned long long)b->by_batch,
+		(unsigned long long)b->gap_max_ns, (double)b->scans / s,
+		(double)b->publishes / s, (unsigned long long)b->promises_late);
 }

@@ -18,6 +18,7 @@
 #include <exitless/pvtimer_guest.h>
 
 #include "agent_bench.h"
+#include "internal.h" /* the engine's fire-point diagnostics */
 #include "tsc.h"
 
 #define MIN_DEADLINE_NS 10000ull
@@ -134,6 +135,55 @@ struct arun {
 	int cpu;
 };
 
+/* ---- where a late fire's time went ---------------------------------
+ * The callback runs on the agent thread, inside the fire point, so it may
+ * read the engine's diagnostics and the slot's first-read time directly.
+ * A fire later than BREAK_NS is split into: read (the deadline had passed
+ * before the agent first read the arm), wait (from max(deadline, read) to
+ * the start of the fire point that fired it) and batch (from that start
+ * to this injection: the re-reads and injections of others due with it).
+ * Its cause is the largest part; a wait is a stall when the gap between
+ * the two fire points around the deadline held at most two slot reads
+ * and lasted over STALL_NS (a pass never takes that long without being
+ * descheduled: the breakdown prints the gaps to show it), else the pass. */
+#define BREAK_NS 5000ull
+#define STALL_NS 10000ull
+
+struct breakdown breakdown;
+static struct pvagent *diag_agent;
+
+static void diagnose(uint32_t slot, uint64_t dl, uint64_t now)
+{
+	const struct pvagent *a = diag_agent;
+	const struct agent_slot *as;
+	uint64_t due, rd, wait, batch, gap, reads;
+	struct breakdown *b = &breakdown;
+
+	if (!a || now <= dl || tsc2ns(now - dl) < BREAK_NS)
+		return;
+	as = &a->areas[0].slots[slot];
+	due = as->due_host > dl ? as->due_host : dl;
+	rd = due - dl;
+	wait = a->diag.fp_start > due ? a->diag.fp_start - due : 0;
+	batch = now > a->diag.fp_start ? now - a->diag.fp_start : 0;
+	gap = a->diag.fp_start - a->diag.fp_prev_start;
+	reads = a->diag.fp_reads - a->diag.fp_prev_reads;
+	b->late++;
+	b->read_ns += tsc2ns(rd);
+	b->wait_ns += tsc2ns(wait);
+	b->batch_ns += tsc2ns(batch);
+	if (rd >= wait && rd >= batch)
+		b->by_read++;
+	else if (batch >= wait)
+		b->by_batch++;
+	else if (reads <= 2 && tsc2ns(gap) > STALL_NS)
+		b->by_stall++;
+	else
+		b->by_pass++;
+	if (wait > batch && wait > rd && tsc2ns(gap) > b->gap_max_ns)
+		b->gap_max_ns = tsc2ns(gap);
+}
+
 static int on_fire(void *ctx, uint32_t area, uint32_t slot, uint8_t vector)
 {
 	struct bslot *s = &((struct bslot *)ctx)[slot];
@@ -143,6 +193,7 @@ static int on_fire(void *ctx, uint32_t area, uint32_t slot, uint8_t vector)
 	(void)area;
 	(void)vector;
 	sample(now > dl ? tsc2ns(now - dl) : 0);
+	diagnose(slot, dl, now);
 	__atomic_store_n(&s->fired, 1, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -248,6 +299,8 @@ int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 		pvagent_bind_slot(ag, 0, i, &inj);
 	}
 	nsamples = 0;
+	breakdown = (struct breakdown){ 0 };
+	diag_agent = ag;
 	pvagent_start(ag);
 	nap(20000000); /* first wake-up samples */
 	t0 = mono_ns();
@@ -271,7 +324,15 @@ int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 	t1 = mono_ns();
 	pvagent_get_stats(ag, &st);
 	pvagent_destroy(ag);
+	diag_agent = NULL;
 	pvtimer_area_destroy(area);
+	breakdown.fires = st.fires;
+	breakdown.scans = st.scans;
+	breakdown.publishes = st.publishes;
+	breakdown.promises_late = st.promises_late;
+	breakdown.run_ns = st.run_ns;
+	if (c->breakdown)
+		print_breakdown(n, mode, &breakdown);
 
 	if (getenv("AGENT_BENCH_DEBUG"))
 		fprintf(stderr, "fallbacks: past %llu far %llu stale %llu close %llu;"

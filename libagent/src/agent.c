@@ -228,6 +228,7 @@ static int attach_locked(struct pvagent *a, struct pvtimer_area *pa,
 	ar = &areas[a->nareas];
 	*ar = (struct agent_area){ .pa = pa, .nslots = n };
 	ar->map = map ? *map : (struct pvtimer_tsc_map){ .mult = 1 };
+	ar->unscaled = ar->map.mult == 1 && ar->map.shift == 0;
 	ar->slots = calloc(n, sizeof(*ar->slots));
 	ar->todo = calloc((n + 63) / 64, sizeof(*ar->todo));
 	if (!ar->slots || !ar->todo) {

@@ -72,10 +72,3 @@ void agent_clock_init(struct agent_clock *c, uint64_t khz)
 	c->tsc_to_ns_mul = (uint64_t)(((unsigned __int128)1000000u
 				       << AGENT_CLOCK_SHIFT) / khz);
 }
-
-uint32_t agent_log2_bucket(uint64_t ns)
-{
-	uint32_t b = ns > 1 ? 63u - (uint32_t)__builtin_clzll(ns) : 0;
-
-	return b < PVAGENT_LAT_BUCKETS ? b : PVAGENT_LAT_BUCKETS - 1;
-}

@@ -51,7 +51,13 @@ static inline uint64_t agent_tsc_to_ns(const struct agent_clock *c,
 uint64_t agent_tsc_khz(void);
 void agent_set_tsc_khz(uint64_t khz);
 
-/* log2 bucket of @ns, capped at PVAGENT_LAT_BUCKETS - 1. */
-uint32_t agent_log2_bucket(uint64_t ns);
+/* log2 bucket of @ns, capped at @nbuckets - 1. */
+static inline uint32_t agent_log2_bucket_of(uint64_t ns, uint32_t nbuckets)
+{
+	uint32_t b = ns > 1 ? 63u - (uint32_t)__builtin_clzll(ns) : 0;
+
+	return b < nbuckets ? b : nbuckets - 1;
+}
+#define agent_log2_bucket(ns) agent_log2_bucket_of((ns), PVAGENT_LAT_BUCKETS)
 
 #endif

@@ -8,11 +8,6 @@
 
 #include "internal.h"
 
-static uint64_t to_guest(const struct agent_area *ar, uint64_t host)
-{
-	return pvtimer_tsc_to_guest(&ar->map, host);
-}
-
 static void handback(struct pvagent *a, struct agent_slot *s, uint32_t gen)
 {
 	pvtimer_host_handback(a->areas[s->area].pa, s->index, gen);
@@ -29,9 +24,10 @@ void agent_control_activate(struct pvagent *a)
 	/* nothing stands after a quiesce: agent_promise_next() publishes */
 	for (uint32_t k = 0; k < a->nareas; k++)
 		pvtimer_host_activate(a->areas[k].pa,
-				      to_guest(&a->areas[k], promise),
-				      to_guest(&a->areas[k], now));
+				      agent_to_guest(&a->areas[k], promise),
+				      agent_to_guest(&a->areas[k], now));
 	a->pr.standing = promise;
+	AGENT_ADD(a, publishes, 1);
 }
 
 /* Stop or pause: no promise from here on; one more pass catches arms made
@@ -80,7 +76,7 @@ static void detach(struct pvagent *a, uint32_t area, uint32_t slot, bool live)
 	pvtimer_host_take_pending(ar->pa, slot);
 	if (live) {
 		rc = pvtimer_host_read_slot(ar->pa, slot,
-					    to_guest(ar, agent_tsc()), &snap);
+					    agent_to_guest(ar, agent_tsc()), &snap);
 		AGENT_ADD(a, slot_reads, 1);
 		if (rc == 0 && snap.armed) {
 			s->vector = snap.vector;

@@ -11,19 +11,15 @@
 
 #include "internal.h"
 
-static uint64_t to_guest(const struct agent_area *ar, uint64_t host)
-{
-	return pvtimer_tsc_to_guest(&ar->map, host);
-}
-
 /* The one writer of header next sync and heartbeat while running. */
 static void publish(struct pvagent *a, uint64_t promise, uint64_t now)
 {
 	for (uint32_t k = 0; k < a->nareas; k++)
 		pvtimer_host_publish(a->areas[k].pa,
-				     to_guest(&a->areas[k], promise),
-				     to_guest(&a->areas[k], now));
+				     agent_to_guest(&a->areas[k], promise),
+				     agent_to_guest(&a->areas[k], now));
 	a->pr.standing = promise;
+	AGENT_ADD(a, publishes, 1);
 }
 
 static void note_iter(struct pvagent *a, uint64_t t)

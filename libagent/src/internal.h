@@ -51,12 +51,30 @@ struct agent_slot {
 struct agent_area {
 	struct pvtimer_area *pa;
 	struct pvtimer_tsc_map map;
+	uint8_t unscaled; /* map.mult 1, shift 0: conversion is the offset */
 	uint32_t nslots;
 	struct agent_slot *slots;
 	uint64_t *todo;  /* (engine) bits taken from the guest, not yet read */
 	uint32_t cursor; /* (engine) where the next pass starts reading */
 	uint32_t reads_awake; /* (engine) reads since the agent last slept */
 };
+
+/* Host <-> guest TSC of an area, as pvtimer_tsc_to_guest()/_to_host():
+ * with equal rates (KVM's default, and the identity map) only the offset,
+ * added here rather than across a library call per slot read. */
+static inline uint64_t agent_to_guest(const struct agent_area *ar,
+				      uint64_t host)
+{
+	return ar->unscaled ? host + (uint64_t)ar->map.offset
+			    : pvtimer_tsc_to_guest(&ar->map, host);
+}
+
+static inline uint64_t agent_to_host(const struct agent_area *ar,
+				     uint64_t guest)
+{
+	return ar->unscaled ? guest - (uint64_t)ar->map.offset
+			    : pvtimer_tsc_to_host(&ar->map, guest);
+}
 
 /* Min-heap of held deadlines, keyed by host TSC; each entry knows its slot
  * and each slot its entry, so re-arm and cancel are O(log n). */
@@ -108,6 +126,17 @@ uint32_t agent_uring_calibrate(struct agent_uring *r);
 
 enum agent_state { AGENT_STOPPED, AGENT_RUNNING, AGENT_PAUSED };
 
+/* (engine) Where the current fire point began and how many slot reads came
+ * before it, and the same of the previous one: four stores per fire
+ * point, so that agent-bench's callback (on the agent thread) can tell
+ * where a late fire's time went (a long gap with few reads is a stall, a
+ * gap full of reads the pass, the time since the fire point began the
+ * others due with it). Not part of the API. */
+struct agent_diag {
+	uint64_t fp_start, fp_prev_start;
+	uint64_t fp_reads, fp_prev_reads;
+};
+
 struct pvagent {
 	struct pvagent_opts opts;
 	int *vcpu_cpus;
@@ -141,19 +170,27 @@ struct pvagent {
 	uint64_t park_slack_tsc; /* parkings ending this soon end now */
 	uint64_t backoff_base_tsc, backoff_max_tsc;
 	struct agent_promise pr; /* bounds and the standing promise */
+	struct agent_diag diag;
 	uint64_t spin_thr_tsc;
 	uint64_t max_sleep_tsc;
 
-	/* Counters: written by the engine with relaxed atomics, read by
-	 * pvagent_get_stats() from any thread. */
+	/* Counters: single writer (AGENT_ADD), read by pvagent_get_stats()
+	 * from any thread. */
 	struct pvagent_stats st;
 	uint64_t cpu_acc_ns; /* CPU of finished threads */
 	uint64_t run_acc_ns;
 	uint64_t run_start_ns;
 };
 
+/* The counters have one writer at a time: the agent thread while it runs,
+ * else the API caller under agent.lock (thread creation and join order the
+ * two). So an add is a relaxed load and a relaxed store, not a locked RMW:
+ * pvagent_get_stats() may read a value one add old, never a torn one. */
 #define AGENT_ADD(a, field, n)                                               \
-	__atomic_fetch_add(&(a)->st.field, (n), __ATOMIC_RELAXED)
+	__atomic_store_n(&(a)->st.field,                                     \
+			 __atomic_load_n(&(a)->st.field, __ATOMIC_RELAXED) + \
+				 (n),                                        \
+			 __ATOMIC_RELAXED)
 #define AGENT_SET(a, field, v)                                               \
 	__atomic_store_n(&(a)->st.field, (v), __ATOMIC_RELAXED)
 

@@ -29,11 +29,6 @@
 /* Requeues between two fire points. */
 #define REQUEUE_FIRE_EVERY 8u
 
-static uint64_t to_guest(const struct agent_area *ar, uint64_t host)
-{
-	return pvtimer_tsc_to_guest(&ar->map, host);
-}
-
 void agent_todo_set(struct agent_area *ar, uint32_t i)
 {
 	ar->todo[i / 64] |= 1ull << (i % 64);
@@ -58,7 +53,7 @@ void agent_slot_drop(struct pvagent *a, struct agent_slot *s)
 static void hold(struct pvagent *a, struct agent_area *ar, struct agent_slot *s,
 		 const struct pvtimer_slot_snapshot *snap, uint64_t now)
 {
-	uint64_t key = pvtimer_tsc_to_host(&ar->map, snap->deadline_tsc);
+	uint64_t key = agent_to_host(ar, snap->deadline_tsc);
 
 	agent_slot_drop(a, s);
 	s->gen = snap->gen;
@@ -104,7 +99,7 @@ static bool service(struct pvagent *a, struct agent_area *ar,
 {
 	struct pvtimer_slot_snapshot snap;
 	uint64_t now = agent_tsc();
-	int rc = pvtimer_host_read_slot(ar->pa, s->index, to_guest(ar, now),
+	int rc = pvtimer_host_read_slot(ar->pa, s->index, agent_to_guest(ar, now),
 					&snap);
 	bool unchanged;
 
@@ -144,12 +139,13 @@ static void fire(struct pvagent *a, struct agent_area *ar, struct agent_slot *s,
 		 uint64_t now)
 {
 	uint64_t late = now > s->due_host ? now - s->due_host : 0;
+	uint32_t b = agent_log2_bucket(agent_tsc_to_ns(&a->clk, late));
 
-	pvtimer_host_fired(ar->pa, s->index, s->gen, to_guest(ar, now));
+	pvtimer_host_fired(ar->pa, s->index, s->gen, agent_to_guest(ar, now));
 	agent_slot_drop(a, s);
 	agent_queue_shot(a, s, s->vector);
 	AGENT_ADD(a, fires, 1);
-	AGENT_ADD(a, late_hist[agent_log2_bucket(agent_tsc_to_ns(&a->clk, late))], 1);
+	AGENT_ADD(a, late_hist[b], 1);
 }
 
 /* A fire point: fire everything due now and inject it at once. Each slot
@@ -162,11 +158,15 @@ void agent_fire_due(struct pvagent *a)
 	uint64_t now = agent_tsc();
 	struct agent_slot *s;
 
+	a->diag.fp_prev_start = a->diag.fp_start;
+	a->diag.fp_start = now;
+	a->diag.fp_prev_reads = a->diag.fp_reads;
+	a->diag.fp_reads = a->st.slot_reads;
 	while ((s = agent_heap_top(&a->heap)) && s->deadline_host <= now) {
 		struct agent_area *ar = &a->areas[s->area];
 		struct pvtimer_slot_snapshot snap;
 		int rc = pvtimer_host_read_slot(ar->pa, s->index,
-						to_guest(ar, now), &snap);
+						agent_to_guest(ar, now), &snap);
 
 		AGENT_ADD(a, slot_reads, 1);
 		AGENT_ADD(a, fire_rereads, 1);

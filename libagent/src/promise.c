@@ -87,7 +87,19 @@ uint64_t agent_promise_next(const struct agent_promise *p, uint64_t now,
 			    uint64_t wake)
 {
 	uint64_t b = agent_promise_iter_bound(p);
-	uint64_t need = wake ? wake + agent_promise_wake_bound(p) : now + b;
+	uint64_t need = now + b;
 
-	return need;
+	/* sleeping, the next pass starts after the sleep and its overshoot,
+	 * but never before this pass ends (a long pass, a short sleep) */
+	if (wake && wake + agent_promise_wake_bound(p) > need)
+		need = wake + agent_promise_wake_bound(p);
+
+	/* the standing value covers the next pass and is not wider than
+	 * the slack: no write to the guests' header line */
+	if (p->standing && p->standing >= need && p->standing - need <= b)
+		return 0;
+	/* spinning: the slack b is what lets the next passes skip; a sleep
+	 * publishes once per sleep anyway, so it promises no more than it
+	 * must (a wider promise only makes more guests fall back) */
+	return wake ? need : need + b;
 }

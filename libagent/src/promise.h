@@ -12,10 +12,11 @@
  *   is at least now + b: the next pass, starting by now + b, is covered.
  *   Below that (or above now + 2b, a promise wider than it needs: after a
  *   sleep, or b shrank) it publishes again.
- * - Sleeping until w, the next pass starts by w + the wake bound wb. The
- *   standing value is kept while it lies in [w + wb, w + wb + b], else
- *   w + wb is published; and no sleep may end later than the standing
- *   promise minus wb (agent_promise_sleep_limit()).
+ * - Sleeping until w, the next pass starts by max(w + the wake bound wb,
+ *   now + b) (the pass itself may outlast a short sleep). That need is
+ *   published unless the standing value lies in [need, need + b]; and no
+ *   sleep may end later than the standing promise minus wb
+ *   (agent_promise_sleep_limit()).
  * A promise is never more than a second ahead: b, wb and a sleep are each
  * capped at half a second, and the slack added is b. */
 #ifndef AGENT_PROMISE_H

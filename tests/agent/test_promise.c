@@ -124,6 +124,140 @@ START_TEST(first_promise_covers_the_next_pass)
 }
 END_TEST
 
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* The engine's use of the rule, with every duration the bounds allow:
+ * publish what agent_promise_next() says before the exchange (at the
+ * pass's start), run a pass no longer than the spin bound, then spin or
+ * sleep no later than the standing promise allows and wake up to the wake
+ * bound late. Every pass must start by the value that stood at the
+ * previous pass's exchange (spec §5), and a spinning agent must write the
+ * header rarely. */
+static void drive(struct agent_promise *p, uint64_t seed, uint32_t sleep_pct,
+		  uint64_t *publishes, uint64_t passes)
+{
+	uint64_t t = 1000000000ull, x = seed;
+
+	*publishes = 0;
+	for (uint64_t k = 0; k < passes; k++) {
+		uint64_t b = agent_promise_iter_bound(p);
+		uint64_t wb = agent_promise_wake_bound(p);
+		uint64_t wake = 0, v, covered, len, end;
+
+		if (rnd(&x) % 100 < sleep_pct)
+			wake = t + rnd(&x) % us(1000);
+		v = agent_promise_next(p, t, wake);
+		if (v) {
+			ck_assert_uint_gt(v, t);
+			p->standing = v;
+			(*publishes)++;
+		}
+		/* at most a second ahead (spec §5) */
+		ck_assert_uint_le(p->standing - t, agent_ns_to_tsc(&clk, 1000000000ull));
+		covered = p->standing; /* what a guest may rely on now */
+		/* mostly short passes, now and then one up to the bound */
+		len = rnd(&x) % 16 ? rnd(&x) % (b / 8 + 1) : rnd(&x) % (b + 1);
+		end = t + len;
+		agent_promise_note_iter(p, len);
+		if (wake) {
+			uint64_t limit = agent_promise_sleep_limit(p, wb);
+			uint64_t over = rnd(&x) % (wb + 1);
+
+			wake = wake < limit ? wake : limit;
+			if (wake > end) {
+				end = wake + over;
+				agent_promise_note_wake(p, over);
+			}
+		}
+		ck_assert_uint_le(end, covered);
+		t = end;
+	}
+}
+
+START_TEST(spinning_publishes_rarely_and_covers_every_pass)
+{
+	struct agent_promise p;
+	uint64_t publishes;
+
+	setup(&p);
+	drive(&p, 0x9e3779b97f4a7c15ull, 0, &publishes, 200000);
+	/* passes of ~1/16 of b on average: a publish every ~16 passes, the
+	 * long ones apart; before hysteresis every pass published */
+	ck_assert_uint_gt(publishes, 0);
+	ck_assert_uint_lt(publishes, 200000 / 8);
+}
+END_TEST
+
+START_TEST(sleeping_and_spinning_cover_every_pass)
+{
+	static const uint32_t pcts[] = { 1, 10, 50, 90, 100 };
+
+	for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++) {
+		struct agent_promise p;
+		uint64_t publishes;
+
+		setup(&p);
+		drive(&p, 0x51ed27ull + i, pcts[i], &publishes, 100000);
+		ck_assert_uint_gt(publishes, 0);
+	}
+}
+END_TEST
+
+/* The cases the rule names, one by one. */
+START_TEST(standing_promise_kept_while_it_covers)
+{
+	struct agent_promise p;
+	uint64_t t = 1000000000ull, b, v;
+
+	setup(&p);
+	b = agent_promise_iter_bound(&p);
+	v = agent_promise_next(&p, t, 0);
+	ck_assert_uint_eq(v, t + 2 * b); /* room to skip */
+	p.standing = v;
+	/* up to b later the next pass is still covered: nothing written */
+	ck_assert_uint_eq(agent_promise_next(&p, t + 1, 0), 0);
+	ck_assert_uint_eq(agent_promise_next(&p, t + b, 0), 0);
+	/* past half of it: published again */
+	ck_assert_uint_eq(agent_promise_next(&p, t + b + 1, 0), t + b + 1 + 2 * b);
+	/* the bound grew (a long pass): the standing one no longer covers */
+	agent_promise_note_iter(&p, 3 * b);
+	ck_assert_uint_ne(agent_promise_next(&p, t + 1, 0), 0);
+}
+END_TEST
+
+START_TEST(sleep_promise_and_its_limit)
+{
+	struct agent_promise p;
+	uint64_t t = 1000000000ull, wb, b, v;
+
+	setup(&p);
+	wb = agent_promise_wake_bound(&p);
+	b = agent_promise_iter_bound(&p);
+	p.standing = t + 2 * b;
+	/* a sleep beyond what stands: exactly wake + wb, no slack */
+	v = agent_promise_next(&p, t, t + us(900));
+	ck_assert_uint_eq(v, t + us(900) + wb);
+	p.standing = v;
+	ck_assert_uint_eq(agent_promise_sleep_limit(&p, wb), t + us(900));
+	/* a shorter sleep within the slack keeps it; a much shorter one
+	 * shrinks it (promises may shrink at any time) */
+	ck_assert_uint_eq(agent_promise_next(&p, t, t + us(900) - b), 0);
+	ck_assert_uint_eq(agent_promise_next(&p, t, t + us(100)), t + us(100) + wb);
+	/* after the sleep, spinning: the wide promise is published down */
+	ck_assert_uint_eq(agent_promise_next(&p, t + us(900), 0),
+			  t + us(900) + 2 * b);
+	/* nothing standing: no sleep at all is allowed */
+	p.standing = 0;
+	ck_assert_uint_eq(agent_promise_sleep_limit(&p, wb), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("agent-promise");
@@ -133,6 +267,10 @@ static Suite *suite(void)
 	tcase_add_test(tc, spin_bound_follows_two_windows);
 	tcase_add_test(tc, wake_bound_from_overshoots);
 	tcase_add_test(tc, first_promise_covers_the_next_pass);
+	tcase_add_test(tc, spinning_publishes_rarely_and_covers_every_pass);
+	tcase_add_test(tc, sleeping_and_spinning_cover_every_pass);
+	tcase_add_test(tc, standing_promise_kept_while_it_covers);
+	tcase_add_test(tc, sleep_promise_and_its_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
