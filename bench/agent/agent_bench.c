@@ -196,6 +196,8 @@ int main(int argc, char **argv)
 					     ? 1
 					     : 0;
 	}
+	if (c.breakdown)
+		hiccups(c.agent_cpu, 1000000000ull, khz);
 	if (hostile) {
 		int rc = hostile_bench(&c, hostile);
 

@@ -28,6 +28,14 @@ struct cfg {
 	int breakdown;   /* print where late fires' time went (stderr) */
 };
 
+/* What the host took from the agent thread during a run (runs.c). */
+struct host_take {
+	uint64_t run_delay_ns; /* runnable, waiting for the CPU (schedstat) */
+	uint64_t nvcsw;        /* involuntary context switches */
+	uint64_t steal_ns;     /* the agent CPU's steal time (/proc/stat) */
+	uint64_t irq_ns;       /* ... its irq and softirq time */
+};
+
 /* Fires later than the break-down threshold, by cause (runs.c). */
 struct breakdown {
 	uint64_t late;
@@ -35,6 +43,7 @@ struct breakdown {
 	uint64_t by_read, by_stall, by_pass, by_batch; /* fires per cause */
 	uint64_t gap_max_ns;
 	uint64_t fires, scans, publishes, promises_late, run_ns;
+	struct host_take take;
 };
 
 struct result {
@@ -45,6 +54,7 @@ struct result {
 	uint32_t slots;
 	uint64_t timers;
 	double p50, p99, p999, max;
+	double p99_nostall; /* p99 of the fires not put on a stall */
 	double timers_per_s;
 	double cpu_ns_per_timer;
 	double agent_cpu;
@@ -68,6 +78,7 @@ int hostile_bench(const struct cfg *c, uint32_t nhostile);
 void heap_bench(void);
 int probe_cpus(int verbose);
 void inject_bench(void);
+void hiccups(int cpu, uint64_t ns, uint64_t tsc_khz);
 
 /* output.c */
 void median_of(struct result *reps, uint32_t n, struct result *out);

@@ -223,6 +223,9 @@ uint8_t agent_injector_ring_ok(const struct pvagent_injector *inj);
 void agent_queue_shot(struct pvagent *a, const struct agent_slot *s,
 		      uint8_t vector);
 void agent_flush_shots(struct pvagent *a);
+/* Whether shots may share an io_uring submission (else each goes alone,
+ * and waiting for the others of a fire point only delays it). */
+bool agent_shots_batch(const struct pvagent *a);
 
 /* cpu.c */
 int agent_thread_attr(struct pvagent *a, pthread_attr_t *attr, bool sched);

@@ -144,6 +144,10 @@ static void fire(struct pvagent *a, struct agent_area *ar, struct agent_slot *s,
 	pvtimer_host_fired(ar->pa, s->index, s->gen, agent_to_guest(ar, now));
 	agent_slot_drop(a, s);
 	agent_queue_shot(a, s, s->vector);
+	/* nothing to batch with: out now, not after the re-reads of every
+	 * other deadline due at this fire point */
+	if (!agent_shots_batch(a))
+		agent_flush_shots(a);
 	AGENT_ADD(a, fires, 1);
 	AGENT_ADD(a, late_hist[b], 1);
 }
