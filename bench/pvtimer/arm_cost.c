@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /* pvtimer-arm-cost: what arming a timer costs a guest on the pvtimer path
- * (seqlock write, two `lock or`, the re-check), with nobody servicing the
- * area and with a host thread servicing it on the other CPU (the lines then
- * bounce between caches), against arming a kernel hrtimer with
- * timerfd_settime(), measured in the same run. Prints medians and
- * percentiles in ns; never passes or fails on time.
+ * (seqlock write, the pending ORs, the re-check) with nobody servicing the
+ * area, with a host thread servicing it on the other CPU (1.1 and 1.2
+ * agent loops, free-running: the guest arms back to back), and in lockstep
+ * (the host does one thing between two arms, so each arm pays for exactly
+ * that line: the breakdown by line). Against timerfd_settime(), measured in
+ * the same run. Every mode runs --runs times, interleaved; the figures are
+ * the medians over runs of each run's percentiles, in ns, over the arms
+ * the host held (an arm that fell back is counted, not timed). Prints
+ * figures; never passes or fails on time.
  *
- * usage: pvtimer-arm-cost [--iterations N] */
+ * usage: pvtimer-arm-cost [--iterations N] [--runs R] [--promise-us P]
+ * (P: how far ahead the servicing loops promise; the agent's spin promise
+ * is 20 us at least, docs/agent.md) */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,13 +21,22 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "exitless/pvtimer.h"
+#include "arm_hosts.h"
 #include "exitless/pvtimer_guest.h"
 #include "tsc.h"
 
-static struct pvtimer_area *area;
-static uint64_t ticks_per_us;
-static int host_run;
+#define MAX_RUNS 15
+#define MODES (1 + ARM_HOST_COUNT) /* idle, then every host loop */
+
+struct result {
+	double p50, p99, p999;
+	size_t fallbacks, held;
+	uint64_t passes, publishes;
+};
+
+static struct arm_bench bench;
+static uint64_t *samples;
+static size_t iterations = 100000;
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -31,128 +45,214 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double pct_ns(uint64_t *v, size_t n, double p)
+static int cmp_double(const void *a, const void *b)
 {
-	return (double)v[(size_t)(p * (double)(n - 1))] * 1000.0 / (double)ticks_per_us;
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
 }
 
-static void report(const char *name, uint64_t *v, size_t n, double base_p50)
+static double pct_ns(const uint64_t *v, size_t n, double p)
 {
-	double p50;
-
-	qsort(v, n, sizeof(*v), cmp_u64);
-	p50 = pct_ns(v, n, 0.50);
-	printf("%-34s p50 %8.1f  p99 %8.1f  p99.9 %9.1f ns", name, p50,
-	       pct_ns(v, n, 0.99), pct_ns(v, n, 0.999));
-	if (base_p50 > 0)
-		printf("   %.2fx timerfd", p50 / base_p50);
-	printf("\n");
+	if (!n)
+		return 0;
+	return (double)v[(size_t)(p * (double)(n - 1))] * 1000.0 /
+	       (double)bench.ticks_per_us;
 }
 
-/* A servicing host: publish, pass, read and ack, as fast as it can. */
-static void *host_main(void *arg)
+/* One arm, timed; only arms the host then holds are kept. */
+static void arm_once(struct pvtimer_guest *g, size_t *held, size_t *fallbacks)
 {
-	struct pvtimer_pending_iter it;
-	struct pvtimer_slot_snapshot snap;
-	uint32_t s;
+	uint64_t t0 = tsc_now();
+	int r = pvtimer_guest_arm(g, t0 + ARM_DEADLINE_US * bench.ticks_per_us);
+	uint64_t t1 = tsc_now();
 
-	(void)arg;
-	while (__atomic_load_n(&host_run, __ATOMIC_ACQUIRE)) {
-		uint64_t now = tsc_now();
+	if (r == PVTIMER_GUEST_PV)
+		samples[(*held)++] = t1 - t0;
+	else
+		(*fallbacks)++;
+}
 
-		pvtimer_host_publish(area, now + 50 * ticks_per_us, now);
-		pvtimer_host_pending_begin(area, &it);
-		while (pvtimer_host_pending_next(area, &it, &s))
-			if (pvtimer_host_read_slot(area, s, now, &snap) == 0 && snap.armed)
-				pvtimer_host_ack(area, s, snap.gen);
+/* Untimed: until the free-running host has begun a pass in the last 5 us
+ * (it is on its CPU, not preempted by the shared machine's other load). */
+static void wait_host_running(void)
+{
+	uint64_t recent = 5 * bench.ticks_per_us;
+
+	while (tsc_now() - __atomic_load_n(&bench.alive_tsc, __ATOMIC_RELAXED) > recent)
+		;
+}
+
+static int is_lockstep(int host)
+{
+	return host >= STEP_NOTHING;
+}
+
+/* @host: -1 for no host thread, else an enum arm_host. */
+static int measure(struct pvtimer_guest *g, int host, struct result *res)
+{
+	pthread_attr_t attr;
+	pthread_t thread;
+	cpu_set_t cpu1;
+	size_t held = 0, fallbacks = 0;
+	uint64_t long_promise = ARM_LONG_PROMISE_US * bench.ticks_per_us, promise;
+
+	/* A fresh long promise, before every deadline by more than the
+	 * margin, so an idle host's arms are held, not fallbacks; renewed
+	 * between arms (untimed) while no host thread runs, by the host
+	 * thread's lockstep steps, or replaced by a servicing loop's own. */
+	pvtimer_host_activate(bench.area, promise = tsc_now() + long_promise, tsc_now());
+	bench.publishes = 0;
+	bench.passes = 0;
+	bench.ready = bench.done = 0;
+	if (host >= 0) {
+		bench.host = (enum arm_host)host;
+		__atomic_store_n(&bench.run, 1, __ATOMIC_RELEASE);
+		CPU_ZERO(&cpu1);
+		CPU_SET(1, &cpu1);
+		pthread_attr_init(&attr);
+		pthread_attr_setaffinity_np(&attr, sizeof(cpu1), &cpu1);
+		if (pthread_create(&thread, &attr, arm_host_main, &bench) != 0)
+			return -1;
+		pthread_attr_destroy(&attr);
+		/* let the host loop settle: 10 ms */
+		for (uint64_t t = tsc_now() + 10000 * bench.ticks_per_us; tsc_now() < t;)
+			;
 	}
-	return NULL;
+	for (size_t i = 0; i < iterations; i++) {
+		if (host >= 0 && is_lockstep(host)) {
+			while (__atomic_load_n(&bench.ready, __ATOMIC_ACQUIRE) != i + 1)
+				;
+			arm_once(g, &held, &fallbacks);
+			__atomic_store_n(&bench.done, i + 1, __ATOMIC_RELEASE);
+		} else {
+			if (host < 0)
+				arm_renew(&bench, &promise, long_promise, tsc_now());
+			else
+				wait_host_running();
+			arm_once(g, &held, &fallbacks);
+		}
+	}
+	if (host >= 0) {
+		__atomic_store_n(&bench.run, 0, __ATOMIC_RELEASE);
+		pthread_join(thread, NULL);
+	}
+	qsort(samples, held, sizeof(*samples), cmp_u64);
+	*res = (struct result){pct_ns(samples, held, 0.50), pct_ns(samples, held, 0.99),
+			       pct_ns(samples, held, 0.999), fallbacks, held,
+			       bench.passes, bench.publishes};
+	return 0;
 }
 
-static void measure_arm(struct pvtimer_guest *g, uint64_t *v, size_t n,
-			size_t *fallbacks)
+static double median(double *v, int n)
 {
-	*fallbacks = 0;
-	for (size_t i = 0; i < n; i++) {
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double timerfd_p50(void)
+{
+	struct itimerspec its = {{0, 0}, {0, 1000000}}, off = {{0, 0}, {0, 0}};
+	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+
+	for (size_t i = 0; i < iterations; i++) {
 		uint64_t t0 = tsc_now();
-		int r = pvtimer_guest_arm(g, t0 + 1000 * ticks_per_us);
 
-		v[i] = tsc_now() - t0;
-		*fallbacks += r != PVTIMER_GUEST_PV;
+		timerfd_settime(tfd, 0, &its, NULL);
+		samples[i] = tsc_now() - t0;
 	}
+	timerfd_settime(tfd, 0, &off, NULL);
+	close(tfd);
+	qsort(samples, iterations, sizeof(*samples), cmp_u64);
+	printf("%-36s p50 %7.1f  p99 %7.1f  p99.9 %8.1f ns\n",
+	       "timerfd_settime (kernel hrtimer)", pct_ns(samples, iterations, 0.5),
+	       pct_ns(samples, iterations, 0.99), pct_ns(samples, iterations, 0.999));
+	return pct_ns(samples, iterations, 0.5);
+}
+
+static struct result results[MODES][MAX_RUNS];
+
+static void print_mode(int m, int runs, double idle_p50, double nothing_p50)
+{
+	double p50[MAX_RUNS], p99[MAX_RUNS], p999[MAX_RUNS], med;
+	size_t fb = 0, held = 0;
+	uint64_t passes = 0, pubs = 0;
+
+	for (int r = 0; r < runs; r++) {
+		p50[r] = results[m][r].p50;
+		p99[r] = results[m][r].p99;
+		p999[r] = results[m][r].p999;
+		fb += results[m][r].fallbacks;
+		held += results[m][r].held;
+		passes += results[m][r].passes;
+		pubs += results[m][r].publishes;
+	}
+	med = median(p50, runs);
+	printf("%-36s p50 %7.1f  p99 %7.1f  p99.9 %8.1f ns  %5.2fx idle", 
+	       m ? arm_host_name((enum arm_host)(m - 1)) : "host idle", med,
+	       median(p99, runs), median(p999, runs), med / idle_p50);
+	if (m - 1 > STEP_NOTHING)
+		printf("  %+6.1f ns vs handshake", med - nothing_p50);
+	printf("\n");
+	if (fb || passes || pubs)
+		printf("%-36s   fell back %zu of %zu; host passes with work %llu, "
+		       "publishes %llu\n", "", fb, fb + held,
+		       (unsigned long long)passes, (unsigned long long)pubs);
 }
 
 int main(int argc, char **argv)
 {
-	size_t n = 100000, fallbacks;
 	PVTIMER_AREA_OPTS(o, .slot_count = 1);
 	struct pvtimer_guest g;
-	struct itimerspec its = {{0, 0}, {0, 1000000}}, off = {{0, 0}, {0, 0}};
-	pthread_attr_t attr;
-	pthread_t host;
-	cpu_set_t cpu1;
-	uint64_t *v;
-	double base;
-	int tfd;
+	int runs = 3;
+	uint64_t promise_us = 50;
+	double idle[MAX_RUNS], nothing[MAX_RUNS], idle_p50, nothing_p50;
 
-	if (argc == 3 && !strcmp(argv[1], "--iterations"))
-		n = strtoul(argv[2], NULL, 0);
-	if (n < 1000) {
-		fprintf(stderr, "usage: %s [--iterations N>=1000]\n", argv[0]);
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--iterations"))
+			iterations = strtoul(argv[i + 1], NULL, 0);
+		else if (!strcmp(argv[i], "--runs"))
+			runs = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--promise-us"))
+			promise_us = strtoull(argv[i + 1], NULL, 0);
+	}
+	if (iterations < 1000 || runs < 1 || runs > MAX_RUNS || argc % 2 == 0 ||
+	    promise_us < 10 || promise_us > 100000) {
+		fprintf(stderr, "usage: %s [--iterations N>=1000] [--runs 1..%d] "
+			"[--promise-us 10..100000]\n", argv[0], MAX_RUNS);
 		return 2;
 	}
-	v = calloc(n, sizeof(*v));
-	ticks_per_us = tsc_per_us();
-	o.margin_tsc = 5 * ticks_per_us;
-	o.tsc_khz = (uint32_t)(ticks_per_us * 1000);
-	if (!v || pvtimer_area_new(&o, &area) < 0 ||
-	    pvtimer_guest_init(&g, pvtimer_area_mem(area), pvtimer_area_bytes(area),
-			       0, 0xec) < 0) {
+	samples = calloc(iterations, sizeof(*samples));
+	bench.ticks_per_us = tsc_per_us();
+	bench.promise_tsc = promise_us * bench.ticks_per_us;
+	o.margin_tsc = 5 * bench.ticks_per_us;
+	o.tsc_khz = (uint32_t)(bench.ticks_per_us * 1000);
+	if (!samples || pvtimer_area_new(&o, &bench.area) < 0 ||
+	    pvtimer_guest_init(&g, pvtimer_area_mem(bench.area),
+			       pvtimer_area_bytes(bench.area), 0, 0xec) < 0) {
 		fprintf(stderr, "set-up failed\n");
 		return 1;
 	}
 	pin_self(0);
-	printf("pvtimer-arm-cost: %zu arms each, TSC %llu MHz, guest thread on CPU0\n",
-	       n, (unsigned long long)ticks_per_us);
-
-	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	for (size_t i = 0; i < n; i++) {
-		uint64_t t0 = tsc_now();
-
-		timerfd_settime(tfd, 0, &its, NULL);
-		v[i] = tsc_now() - t0;
+	printf("pvtimer-arm-cost: %zu arms per mode and run, %d runs, TSC %llu MHz, "
+	       "guest on CPU0, host on CPU1, promise P = %llu us\n", iterations, runs,
+	       (unsigned long long)bench.ticks_per_us, (unsigned long long)promise_us);
+	timerfd_p50();
+	for (int r = 0; r < runs; r++)
+		for (int m = 0; m < MODES; m++)
+			if (measure(&g, m - 1, &results[m][r]) < 0) {
+				fprintf(stderr, "pthread_create failed\n");
+				return 1;
+			}
+	for (int r = 0; r < runs; r++) {
+		idle[r] = results[0][r].p50;
+		nothing[r] = results[1 + STEP_NOTHING][r].p50;
 	}
-	timerfd_settime(tfd, 0, &off, NULL);
-	close(tfd);
-	qsort(v, n, sizeof(*v), cmp_u64);
-	base = pct_ns(v, n, 0.50);
-	report("timerfd_settime (kernel hrtimer)", v, n, 0);
-
-	/* nobody servicing: the promise is far ahead, lines stay local */
-	pvtimer_host_activate(area, tsc_now() + 3600ull * 1000000 * ticks_per_us,
-			      tsc_now());
-	measure_arm(&g, v, n, &fallbacks);
-	report("pvtimer arm, host idle", v, n, base);
-
-	__atomic_store_n(&host_run, 1, __ATOMIC_RELEASE);
-	CPU_ZERO(&cpu1);
-	CPU_SET(1, &cpu1);
-	pthread_attr_init(&attr);
-	pthread_attr_setaffinity_np(&attr, sizeof(cpu1), &cpu1);
-	if (pthread_create(&host, &attr, host_main, NULL) != 0) {
-		fprintf(stderr, "pthread_create failed\n");
-		return 1;
-	}
-	for (uint64_t t = tsc_now() + 10000 * ticks_per_us; tsc_now() < t;)
-		;
-	measure_arm(&g, v, n, &fallbacks);
-	report("pvtimer arm, host servicing (CPU1)", v, n, base);
-	printf("  arms that fell back while the host serviced: %zu of %zu "
-	       "(a descheduled host thread breaks its promise)\n", fallbacks, n);
-	__atomic_store_n(&host_run, 0, __ATOMIC_RELEASE);
-	pthread_join(host, NULL);
-	pthread_attr_destroy(&attr);
-	pvtimer_area_destroy(area);
-	free(v);
+	idle_p50 = median(idle, runs);
+	nothing_p50 = median(nothing, runs);
+	for (int m = 0; m < MODES; m++)
+		print_mode(m, runs, idle_p50, nothing_p50);
+	pvtimer_area_destroy(bench.area);
+	free(samples);
 	return 0;
 }

@@ -171,13 +171,19 @@ static int reject(struct pvtimer_area *a, uint32_t slot,
 int pvtimer_host_read_slot(struct pvtimer_area *a, uint32_t slot,
 			   uint64_t now_tsc, struct pvtimer_slot_snapshot *snap)
 {
-	struct pvtimer_guest_line line;
-	struct pvtimer_slot_host *sh;
-	uint8_t reason;
-
 	if (slot >= a->slot_count)
 		return -ERANGE;
-	sh = &a->host[slot];
+	return pvtimer_read_slot_checked(a, slot, now_tsc, snap);
+}
+
+int pvtimer_read_slot_checked(struct pvtimer_area *a, uint32_t slot,
+			      uint64_t now_tsc,
+			      struct pvtimer_slot_snapshot *snap)
+{
+	struct pvtimer_slot_host *sh = &a->host[slot];
+	struct pvtimer_guest_line line;
+	uint8_t reason;
+
 	PVTIMER_COUNT(a, slot_reads);
 	*snap = (struct pvtimer_slot_snapshot){0};
 	if (pvtimer_read_guest_line(pvtimer_slot_at(a, slot), &line) < 0) {

@@ -77,6 +77,18 @@ struct pvtimer_guest_line {
 int pvtimer_read_guest_line(struct pvtimer_abi_slot *s,
 			    struct pvtimer_guest_line *out);
 
+/* pvtimer_host_read_slot() for a slot index the caller checked (host.c). */
+int pvtimer_read_slot_checked(struct pvtimer_area *a, uint32_t slot,
+			      uint64_t now_tsc,
+			      struct pvtimer_slot_snapshot *snap);
+
+/* The pending bitmap (pending.c): take the summary (a load first, the
+ * exchange only when it is non-zero; bits >= pending_words dropped and
+ * counted), take one word (exchange; bits naming no slot dropped and
+ * counted). */
+uint64_t pvtimer_take_summary(struct pvtimer_area *a);
+uint64_t pvtimer_take_word(struct pvtimer_area *a, uint32_t w);
+
 /* Only the servicing thread counts; readers on other threads load them
  * relaxed (pvtimer_area_get_stats()). */
 #define PVTIMER_COUNT(a, field)                                             \

@@ -4,17 +4,31 @@
 
 #include "internal.h"
 
-void pvtimer_host_pending_begin(struct pvtimer_area *a,
-				struct pvtimer_pending_iter *it)
+/* A pass starts with a load of the summary and exchanges it only when the
+ * load saw a bit: a host with nothing pending writes no guest line (the
+ * summary line stays shared instead of bouncing to the host on every pass).
+ * Loading first changes nothing in the handshake (§5): the load is seq_cst
+ * like the exchange, so an OR ordered before it is seen by it (and then
+ * taken by the exchange), and a guest whose OR comes after it loads a
+ * promise published before it, which covers a later pass. */
+uint64_t pvtimer_take_summary(struct pvtimer_area *a)
 {
 	uint64_t valid = a->pending_words >= 64 ? ~0ull
 						: (1ull << a->pending_words) - 1;
-	uint64_t summary = __atomic_exchange_n(&a->pending->summary, 0,
-					       __ATOMIC_SEQ_CST);
+	uint64_t summary = __atomic_load_n(&a->pending->summary, __ATOMIC_SEQ_CST);
 
+	if (!summary)
+		return 0;
+	summary = __atomic_exchange_n(&a->pending->summary, 0, __ATOMIC_SEQ_CST);
 	if (summary & ~valid)
 		PVTIMER_COUNT(a, stray_pending);
-	it->summary = summary & valid;
+	return summary & valid;
+}
+
+void pvtimer_host_pending_begin(struct pvtimer_area *a,
+				struct pvtimer_pending_iter *it)
+{
+	it->summary = pvtimer_take_summary(a);
 	it->word = 0;
 	it->word_index = 0;
 	it->visited_words = 0;
@@ -23,7 +37,8 @@ void pvtimer_host_pending_begin(struct pvtimer_area *a,
 		it->reserved[i] = 0;
 }
 
-static uint64_t take_word(struct pvtimer_area *a, uint32_t w)
+/* One exchange per word the summary named; bits naming no slot dropped. */
+uint64_t pvtimer_take_word(struct pvtimer_area *a, uint32_t w)
 {
 	uint64_t bits = __atomic_exchange_n(&a->pending->words[w], 0,
 					    __ATOMIC_SEQ_CST);
@@ -45,7 +60,7 @@ int pvtimer_host_pending_next(struct pvtimer_area *a,
 		it->word_index = (uint32_t)__builtin_ctzll(it->summary);
 		it->summary &= it->summary - 1;
 		it->visited_words++;
-		it->word = take_word(a, it->word_index);
+		it->word = pvtimer_take_word(a, it->word_index);
 	}
 	*slot = it->word_index * 64 + (uint32_t)__builtin_ctzll(it->word);
 	it->word &= it->word - 1;

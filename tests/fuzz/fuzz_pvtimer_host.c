@@ -52,6 +52,33 @@ static void pass(struct pvtimer_area *a, uint64_t now)
 	}
 }
 
+/* The same pass with the batch calls (1.2): the mask holds only slots,
+ * read_slots answers per slot like check_slot's read_slot, torn slots go
+ * back with requeue_mask. */
+static void batch_pass(struct pvtimer_area *a, uint64_t now)
+{
+	uint32_t n = pvtimer_area_slot_count(a), nw = (n + 63) / 64, k = 0;
+	uint64_t mask[(300 + 63) / 64] = {0}, torn[(300 + 63) / 64] = {0};
+	struct pvtimer_slot_snapshot snaps[300];
+	uint32_t slots[300];
+	int rcs[300], got = pvtimer_host_take_pending_mask(a, mask, nw);
+
+	MUST(got >= 0 && (uint32_t)got <= n);
+	for (uint32_t w = 0; w < nw; w++)
+		for (uint64_t b = mask[w]; b; b &= b - 1)
+			slots[k++] = w * 64 + (uint32_t)__builtin_ctzll(b);
+	MUST(k == (uint32_t)got && (!k || slots[k - 1] < n));
+	MUST(pvtimer_host_read_slots(a, slots, k, now, snaps, rcs) == 0);
+	for (uint32_t i = 0; i < k; i++) {
+		MUST(rcs[i] == 0 || rcs[i] == -EINVAL || rcs[i] == -EAGAIN);
+		if (rcs[i] == -EAGAIN)
+			torn[slots[i] / 64] |= 1ull << (slots[i] % 64);
+		if (rcs[i] == 0 && snaps[i].armed)
+			MUST((int64_t)(snaps[i].deadline_tsc - now) <= (int64_t)HORIZON);
+	}
+	MUST(pvtimer_host_requeue_mask(a, torn, nw) == 0);
+}
+
 static void run_ops(struct pvtimer_area *a, uint8_t *mem, size_t bytes,
 		    const uint8_t *ops, size_t n)
 {
@@ -62,7 +89,12 @@ static void run_ops(struct pvtimer_area *a, uint8_t *mem, size_t bytes,
 
 		now += ops[i + 3];
 		switch (ops[i] % 9) {
-		case 0: pass(a, now); break;
+		case 0: /* the top bit of the argument picks the batch calls */
+			if (arg & 0x8000)
+				batch_pass(a, now);
+			else
+				pass(a, now);
+			break;
 		case 1: check_slot(a, arg, now); break;
 		case 2: pvtimer_host_publish(a, now + arg, now); break;
 		case 3: pvtimer_host_activate(a, now + arg, now); break;

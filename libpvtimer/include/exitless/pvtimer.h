@@ -322,6 +322,68 @@ PVTIMER_API int pvtimer_host_take_pending(struct pvtimer_area *area,
 					  uint32_t slot);
 
 /**
+ * Take every pending bit of the area into @p mask, OR-ed in (1.2): the
+ * batch form of pvtimer_host_pending_begin() + pvtimer_host_pending_next().
+ *
+ * One load of the summary word first, and an exchange only when it is
+ * non-zero (a pass with nothing pending writes no guest line); then one
+ * exchange per pending word the summary names. Each word is visited at most
+ * once, so a guest OR-ing in a loop cannot lengthen the call; bits naming
+ * no slot are dropped and counted (@c stray_pending). Every bit taken is
+ * the caller's: it must read that slot or give the bit back with
+ * pvtimer_host_requeue_mask() before the pass ends (a pass never abandons a
+ * bit it took, spec §5). Servicing thread only.
+ *
+ * @param area   the handle
+ * @param mask   caller's bitmap, bit (i mod 64) of @p mask[i/64] for slot i;
+ *               bits already set are kept
+ * @param nwords words at @p mask, at least (slot_count + 63) / 64
+ * @return the number of bits newly set in @p mask (0: nothing pending), or
+ * -EINVAL for a NULL @p area or @p mask or too small an @p nwords (then
+ * nothing is taken).
+ */
+PVTIMER_API int pvtimer_host_take_pending_mask(struct pvtimer_area *area,
+					       uint64_t *mask, uint32_t nwords);
+
+/**
+ * Give back every bit of @p mask (1.2): what pvtimer_host_requeue() does
+ * per slot, per word. One atomic OR per non-zero word, then one OR of the
+ * summary bits of those words (word before summary, spec §3.4).
+ * Servicing thread only.
+ *
+ * @param area   the handle
+ * @param mask   bitmap of the slots to mark pending again (not modified)
+ * @param nwords words at @p mask, at least (slot_count + 63) / 64
+ * @return 0, or -EINVAL for a NULL @p area or @p mask, too small an
+ * @p nwords, or a set bit naming no slot (then nothing is written).
+ */
+PVTIMER_API int pvtimer_host_requeue_mask(struct pvtimer_area *area,
+					  const uint64_t *mask, uint32_t nwords);
+
+/**
+ * pvtimer_host_read_slot() for @p n slots in one call (1.2): @p rcs[i] is
+ * what pvtimer_host_read_slot() would return for @p slots[i] and
+ * @p snaps[i] what it would write, in order (a slot named twice is read
+ * twice). The next slots' guest lines are prefetched while one is read.
+ * Servicing thread only.
+ *
+ * @param area    the handle
+ * @param slots   @p n slot indices
+ * @param n       number of slots (0: nothing is read)
+ * @param now_tsc the guest TSC now, for every slot
+ * @param snaps   @p n caller-allocated snapshots, each written whole
+ * @param rcs     @p n results: 0, -EAGAIN or -EINVAL as for
+ *                pvtimer_host_read_slot()
+ * @return 0, or -EINVAL for bad arguments (a NULL pointer with @p n > 0, a
+ * slot index out of range): then nothing is read or written.
+ */
+PVTIMER_API int pvtimer_host_read_slots(struct pvtimer_area *area,
+					const uint32_t *slots, uint32_t n,
+					uint64_t now_tsc,
+					struct pvtimer_slot_snapshot *snaps,
+					int *rcs);
+
+/**
  * Read @p slot's guest line once and validate it against @p now_tsc.
  *
  * @param area    the handle
