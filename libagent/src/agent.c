@@ -196,6 +196,7 @@ void pvagent_destroy(struct pvagent *a)
 	for (uint32_t k = 0; k < a->nareas; k++) {
 		free(a->areas[k].slots);
 		free(a->areas[k].todo);
+		free(a->areas[k].taken);
 	}
 	free(a->areas);
 	agent_heap_free(&a->heap);
@@ -231,9 +232,11 @@ static int attach_locked(struct pvagent *a, struct pvtimer_area *pa,
 	ar->unscaled = ar->map.mult == 1 && ar->map.shift == 0;
 	ar->slots = calloc(n, sizeof(*ar->slots));
 	ar->todo = calloc((n + 63) / 64, sizeof(*ar->todo));
-	if (!ar->slots || !ar->todo) {
+	ar->taken = calloc((n + 63) / 64, sizeof(*ar->taken));
+	if (!ar->slots || !ar->todo || !ar->taken) {
 		free(ar->slots);
 		free(ar->todo);
+		free(ar->taken);
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < n; i++) {

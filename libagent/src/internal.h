@@ -55,6 +55,7 @@ struct agent_area {
 	uint32_t nslots;
 	struct agent_slot *slots;
 	uint64_t *todo;  /* (engine) bits taken from the guest, not yet read */
+	uint64_t *taken; /* (engine) one pass's take, before it joins todo */
 	uint32_t cursor; /* (engine) where the next pass starts reading */
 	uint32_t reads_awake; /* (engine) reads since the agent last slept */
 };
