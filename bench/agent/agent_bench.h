@@ -43,6 +43,7 @@ struct breakdown {
 	uint64_t by_read, by_stall, by_pass, by_batch; /* fires per cause */
 	uint64_t gap_max_ns;
 	uint64_t fires, scans, publishes, promises_late, run_ns;
+	uint64_t busy_ns; /* agent time in passes that read a slot */
 	struct host_take take;
 };
 

@@ -96,7 +96,8 @@ void print_breakdown(uint32_t slots, uint32_t mode, const struct breakdown *b)
 		"stall %llu pass %llu batch %llu (longest stall gap %llu ns); "
 		"passes %.0f/s, header writes %.0f/s, late promises %llu; "
 		"agent thread: run delay %.2f ms/s, %llu involuntary switches, "
-		"cpu steal %.1f ms/s, irq %.1f ms/s\n",
+		"cpu steal %.1f ms/s, irq %.1f ms/s; work %.0f ns per fire "
+		"(passes that read a slot)\n",
 		slots, mode == PVAGENT_MODE_DEDICATED ? "dedicated" : "adaptive",
 		(unsigned long long)b->late, (unsigned long long)b->fires,
 		(double)b->read_ns / l, (double)b->wait_ns / l,
@@ -107,5 +108,6 @@ void print_breakdown(uint32_t slots, uint32_t mode, const struct breakdown *b)
 		(double)b->publishes / s, (unsigned long long)b->promises_late,
 		(double)b->take.run_delay_ns / 1e6 / s,
 		(unsigned long long)b->take.nvcsw,
-		(double)b->take.steal_ns / 1e6 / s, (double)b->take.irq_ns / 1e6 / s);
+		(double)b->take.steal_ns / 1e6 / s, (double)b->take.irq_ns / 1e6 / s,
+		b->fires ? (double)b->busy_ns / (double)b->fires : 0);
 }

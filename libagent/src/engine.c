@@ -83,6 +83,7 @@ static uint64_t wake_time(struct pvagent *a, uint64_t now)
 static void iterate(struct pvagent *a)
 {
 	uint64_t now = agent_tsc(), wake, end, promise, limit;
+	uint64_t reads = a->st.slot_reads;
 
 	if (a->pr.standing && now > a->pr.standing)
 		AGENT_ADD(a, promises_late, 1);
@@ -94,6 +95,8 @@ static void iterate(struct pvagent *a)
 	agent_fire_due(a);
 	end = agent_tsc();
 	note_iter(a, end - now);
+	if (a->st.slot_reads != reads)
+		a->diag.busy_tsc += end - now;
 	if (!wake) {
 		__builtin_ia32_pause();
 		return;

@@ -132,10 +132,13 @@ enum agent_state { AGENT_STOPPED, AGENT_RUNNING, AGENT_PAUSED };
  * point, so that agent-bench's callback (on the agent thread) can tell
  * where a late fire's time went (a long gap with few reads is a stall, a
  * gap full of reads the pass, the time since the fire point began the
- * others due with it). Not part of the API. */
+ * others due with it), and the time spent in passes that had work (a
+ * dedicated agent's CPU per timer without its idle spinning). Not part
+ * of the API. */
 struct agent_diag {
 	uint64_t fp_start, fp_prev_start;
 	uint64_t fp_reads, fp_prev_reads;
+	uint64_t busy_tsc; /* summed length of passes that read a slot */
 };
 
 struct pvagent {
