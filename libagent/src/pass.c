@@ -147,10 +147,6 @@ static void fire(struct pvagent *a, struct agent_area *ar, struct agent_slot *s,
 	pvtimer_host_fired(ar->pa, s->index, s->gen, agent_to_guest(ar, now));
 	agent_slot_drop(a, s);
 	agent_queue_shot(a, s, s->vector);
-	/* nothing to batch with: out now, not after the re-reads of every
-	 * other deadline due at this fire point */
-	if (!agent_shots_batch(a))
-		agent_flush_shots(a);
 	AGENT_ADD(a, fires, 1);
 	AGENT_ADD(a, late_hist[b], 1);
 }
@@ -230,6 +226,11 @@ void agent_fire_due(struct pvagent *a)
 			for (uint32_t i = j; i < e; i++)
 				refire(a, due[i], rcs[i], &snaps[i], now);
 		}
+		/* each decision right after its re-read; then, with nothing
+		 * to batch with, the shots go out now rather than after the
+		 * re-reads of every other deadline due at this fire point */
+		if (!agent_shots_batch(a))
+			agent_flush_shots(a);
 	}
 	agent_flush_shots(a);
 }
