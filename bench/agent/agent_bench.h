@@ -44,6 +44,7 @@ struct breakdown {
 	uint64_t gap_max_ns;
 	uint64_t fires, scans, publishes, promises_late, run_ns;
 	uint64_t busy_ns; /* agent time in passes that read a slot */
+	uint64_t takes;   /* pending takes that found bits (summary xchg) */
 	struct host_take take;
 };
 

@@ -94,7 +94,8 @@ void print_breakdown(uint32_t slots, uint32_t mode, const struct breakdown *b)
 		"breakdown %u slots %s: %llu of %llu fires late by >= 5 us; "
 		"mean parts read %.0f wait %.0f batch %.0f ns; cause: read %llu "
 		"stall %llu pass %llu batch %llu (longest stall gap %llu ns); "
-		"passes %.0f/s, header writes %.0f/s, late promises %llu; "
+		"passes %.0f/s, header writes %.0f/s, summary exchanges %.0f/s, "
+		"late promises %llu; "
 		"agent thread: run delay %.2f ms/s, %llu involuntary switches, "
 		"cpu steal %.1f ms/s, irq %.1f ms/s; work %.0f ns per fire "
 		"(passes that read a slot)\n",
@@ -105,7 +106,8 @@ void print_breakdown(uint32_t slots, uint32_t mode, const struct breakdown *b)
 		(unsigned long long)b->by_stall, (unsigned long long)b->by_pass,
 		(unsigned long long)b->by_batch,
 		(unsigned long long)b->gap_max_ns, (double)b->scans / s,
-		(double)b->publishes / s, (unsigned long long)b->promises_late,
+		(double)b->publishes / s, (double)b->takes / s,
+		(unsigned long long)b->promises_late,
 		(double)b->take.run_delay_ns / 1e6 / s,
 		(unsigned long long)b->take.nvcsw,
 		(double)b->take.steal_ns / 1e6 / s, (double)b->take.irq_ns / 1e6 / s,

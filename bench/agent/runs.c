@@ -433,6 +433,7 @@ int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 	host_take(tid, c->agent_cpu, &take1);
 	pvagent_stop(ag); /* joined: its diagnostics are ours to read */
 	breakdown.busy_ns = tsc2ns(ag->diag.busy_tsc);
+	breakdown.takes = ag->diag.takes;
 	pvagent_destroy(ag);
 	diag_agent = NULL;
 	breakdown.take.run_delay_ns = take1.run_delay_ns - take0.run_delay_ns;

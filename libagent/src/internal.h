@@ -139,6 +139,8 @@ struct agent_diag {
 	uint64_t fp_start, fp_prev_start;
 	uint64_t fp_reads, fp_prev_reads;
 	uint64_t busy_tsc; /* summed length of passes that read a slot */
+	uint64_t takes;    /* area takes that found bits (each exchanged
+			    * the summary line; an empty one only loads it) */
 };
 
 struct pvagent {

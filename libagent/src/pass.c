@@ -247,6 +247,7 @@ static void drain(struct pvagent *a, struct agent_area *ar, bool all)
 		ar->taken[w] = 0;
 	if (pvtimer_host_take_pending_mask(ar->pa, ar->taken, words) <= 0)
 		return;
+	a->diag.takes++;
 	for (uint32_t w = 0; w < words; w++)
 		for (uint64_t bits = ar->taken[w]; bits; bits &= bits - 1) {
 			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
