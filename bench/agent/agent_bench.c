@@ -61,7 +61,9 @@ static void usage(void)
 	       "[--agent-cpu N] (default: the agent on the CPU a spin probe\n"
 	       "       finds least stolen, the vCPUs on another)\n"
 	       "       [--timerfd-cpu N (default: the vCPU CPU)] "
-	       "[--fifo (adaptive agent SCHED_FIFO)]\n");
+	       "[--fifo (adaptive agent SCHED_FIFO)]\n"
+	       "       [--breakdown (stderr: where fires later than 5 us "
+	       "spent their time)]\n");
 }
 
 struct one {
@@ -103,6 +105,7 @@ int main(int argc, char **argv)
 		{ "timerfd-cpu", required_argument, NULL, 't' },
 		{ "fifo", no_argument, NULL, 'f' },
 		{ "hostile", required_argument, NULL, 'X' },
+		{ "breakdown", no_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -159,6 +162,9 @@ int main(int argc, char **argv)
 		case 'f':
 			c.fifo = 1;
 			break;
+		case 'B':
+			c.breakdown = 1;
+			break;
 		case 'X':
 			hostile = (uint32_t)strtoul(optarg, NULL, 10);
 			if (!hostile || hostile > PVTIMER_ABI_MAX_SLOTS)
@@ -190,6 +196,8 @@ int main(int argc, char **argv)
 					     ? 1
 					     : 0;
 	}
+	if (c.breakdown)
+		hiccups(c.agent_cpu, 1000000000ull, khz);
 	if (hostile) {
 		int rc = hostile_bench(&c, hostile);
 

@@ -95,6 +95,66 @@ int probe_cpus(int verbose)
 	return best_cpu;
 }
 
+/* ---- what a CPU takes from a thread that only spins --------------- */
+
+struct hiccup_arg {
+	uint64_t ns;        /* how long to spin */
+	uint64_t tsc_khz;
+	uint64_t gaps5, gaps10;  /* TSC reads more than 5 / 10 us apart */
+	uint64_t late5_ns;  /* sum over gaps of (gap - 5 us): a deadline
+			     * falling in a gap is >= 5 us late for that long */
+	uint64_t max_ns;
+};
+
+static void *hiccup_main(void *arg)
+{
+	struct hiccup_arg *h = arg;
+	uint64_t per_us = h->tsc_khz / 1000, t = tsc_now(), end, prev = t;
+
+	end = t + h->ns / 1000 * per_us;
+	while ((t = tsc_now()) < end) {
+		uint64_t gap_ns = (t - prev) * 1000 / per_us;
+
+		if (gap_ns >= 5000) {
+			h->gaps5++;
+			h->late5_ns += gap_ns - 5000;
+			h->gaps10 += gap_ns >= 10000;
+			if (gap_ns > h->max_ns)
+				h->max_ns = gap_ns;
+		}
+		prev = t;
+	}
+	return NULL;
+}
+
+/* A thread pinned to @cpu at the caller's priority reads the TSC in a
+ * loop for @ns: every gap is time the CPU gave to something else (another
+ * task, an interrupt, the outer host). The share of time a deadline would
+ * be >= 5 us late on this CPU whatever serves it bounds any p99 here. */
+void hiccups(int cpu, uint64_t ns, uint64_t tsc_khz)
+{
+	struct hiccup_arg h = { .ns = ns, .tsc_khz = tsc_khz };
+	pthread_attr_t attr;
+	cpu_set_t set;
+	pthread_t t;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu < 0 ? 0 : cpu, &set);
+	pthread_attr_init(&attr);
+	pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+	if (pthread_create(&t, &attr, hiccup_main, &h) == 0)
+		pthread_join(t, NULL);
+	pthread_attr_destroy(&attr);
+	fprintf(stderr,
+		"hiccups cpu%d over %.1f s: %llu gaps >= 5 us (%llu >= 10 us, "
+		"longest %llu us); a deadline is >= 5 us late on this CPU "
+		"%.3f%% of the time whatever serves it\n",
+		cpu, (double)ns / 1e9, (unsigned long long)h.gaps5,
+		(unsigned long long)h.gaps10,
+		(unsigned long long)(h.max_ns / 1000),
+		100.0 * (double)h.late5_ns / (double)ns);
+}
+
 /* ---- injection micro-benchmark (write() vs one io_uring submission) -- */
 
 void inject_bench(void)

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <exitless/agent.h>
+
 #include "agent_bench.h"
 
 static int cmp_d(const void *a, const void *b)
@@ -29,6 +31,7 @@ void median_of(struct result *reps, uint32_t n, struct result *out)
 	} while (0)
 	MED(p50);
 	MED(p99);
+	MED(p99_nostall);
 	MED(p999);
 	MED(max);
 	MED(timers_per_s);
@@ -72,10 +75,41 @@ void print_json(const struct result *r, int first)
 	       "\"late_p50_ns\": %.0f, \"late_p99_ns\": %.0f, "
 	       "\"late_p999_ns\": %.0f, \"late_max_ns\": %.0f, "
 	       "\"timers_per_s\": %.0f, \"cpu_ns_per_timer\": %.0f, "
-	       "\"agent_cpu\": %.4f, \"fallback_rate\": %.4f}",
+	       "\"agent_cpu\": %.4f, \"fallback_rate\": %.4f, "
+	       "\"late_p99_nostall_ns\": %.0f}",
 	       (unsigned long long)r->max_sleep_us,
 	       (unsigned long long)r->spin_us, r->slots,
 	       (unsigned long long)r->timers, r->p50, r->p99, r->p999, r->max,
 	       r->timers_per_s, r->cpu_ns_per_timer, r->agent_cpu,
-	       r->fallback_rate);
+	       r->fallback_rate, r->p99_nostall);
+}
+
+/* To stderr, so that --json stays one document. */
+void print_breakdown(uint32_t slots, uint32_t mode, const struct breakdown *b)
+{
+	double l = b->late ? (double)b->late : 1;
+	double s = b->run_ns ? (double)b->run_ns / 1e9 : 1;
+
+	fprintf(stderr,
+		"breakdown %u slots %s: %llu of %llu fires late by >= 5 us; "
+		"mean parts read %.0f wait %.0f batch %.0f ns; cause: read %llu "
+		"stall %llu pass %llu batch %llu (longest stall gap %llu ns); "
+		"passes %.0f/s, header writes %.0f/s, summary exchanges %.0f/s, "
+		"late promises %llu; "
+		"agent thread: run delay %.2f ms/s, %llu involuntary switches, "
+		"cpu steal %.1f ms/s, irq %.1f ms/s; work %.0f ns per fire "
+		"(passes that read a slot)\n",
+		slots, mode == PVAGENT_MODE_DEDICATED ? "dedicated" : "adaptive",
+		(unsigned long long)b->late, (unsigned long long)b->fires,
+		(double)b->read_ns / l, (double)b->wait_ns / l,
+		(double)b->batch_ns / l, (unsigned long long)b->by_read,
+		(unsigned long long)b->by_stall, (unsigned long long)b->by_pass,
+		(unsigned long long)b->by_batch,
+		(unsigned long long)b->gap_max_ns, (double)b->scans / s,
+		(double)b->publishes / s, (double)b->takes / s,
+		(unsigned long long)b->promises_late,
+		(double)b->take.run_delay_ns / 1e6 / s,
+		(unsigned long long)b->take.nvcsw,
+		(double)b->take.steal_ns / 1e6 / s, (double)b->take.irq_ns / 1e6 / s,
+		b->fires ? (double)b->busy_ns / (double)b->fires : 0);
 }

@@ -4,11 +4,13 @@
  * timerfd per vCPU thread, each recording how late every timer fired.
  * Lateness is measured here and only here, so both sides pay the same. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include <exitless/pvtimer_guest.h>
 
 #include "agent_bench.h"
+#include "internal.h" /* the engine's fire-point diagnostics */
 #include "tsc.h"
 
 #define MIN_DEADLINE_NS 10000ull
@@ -87,32 +90,127 @@ static void pin(int cpu)
 uint32_t *samples;
 static uint64_t nsamples;
 
-static void sample(uint64_t ns)
+/* A sample is ns (up to ~2.1 s) with the top bit set when the breakdown
+ * below put the fire's lateness on a stall of the agent thread. */
+#define SAMPLE_STALL 0x80000000u
+#define SAMPLE_NS 0x7fffffffu
+
+static void sample_flagged(uint64_t ns, uint32_t flag)
 {
 	uint64_t i = __atomic_fetch_add(&nsamples, 1, __ATOMIC_RELAXED);
 
 	if (i < MAX_SAMPLES)
-		samples[i] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+		samples[i] = (ns > SAMPLE_NS ? SAMPLE_NS : (uint32_t)ns) | flag;
+}
+
+static void sample(uint64_t ns)
+{
+	sample_flagged(ns, 0);
 }
 
 static int cmp_u32(const void *a, const void *b)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	uint32_t x = *(const uint32_t *)a & SAMPLE_NS;
+	uint32_t y = *(const uint32_t *)b & SAMPLE_NS;
 
 	return x < y ? -1 : x > y;
 }
 
 static void percentiles(struct result *r)
 {
-	uint64_t n = nsamples < MAX_SAMPLES ? nsamples : MAX_SAMPLES;
+	uint64_t n = nsamples < MAX_SAMPLES ? nsamples : MAX_SAMPLES, m = 0;
 
 	if (!n)
 		return;
 	qsort(samples, n, sizeof(*samples), cmp_u32);
-	r->p50 = samples[(n - 1) * 50 / 100];
-	r->p99 = samples[(n - 1) * 99 / 100];
-	r->p999 = samples[(n - 1) * 999 / 1000];
-	r->max = samples[n - 1];
+	r->p50 = samples[(n - 1) * 50 / 100] & SAMPLE_NS;
+	r->p99 = samples[(n - 1) * 99 / 100] & SAMPLE_NS;
+	r->p999 = samples[(n - 1) * 999 / 1000] & SAMPLE_NS;
+	r->max = samples[n - 1] & SAMPLE_NS;
+	/* p99 of the fires not put on a stall: what the agent gives on a
+	 * CPU nothing else takes */
+	for (uint64_t i = 0; i < n; i++)
+		m += !(samples[i] & SAMPLE_STALL);
+	r->p99_nostall = r->p99;
+	for (uint64_t i = 0, k = 0; i < n && m; i++) {
+		if (samples[i] & SAMPLE_STALL)
+			continue;
+		if (k++ == (m - 1) * 99 / 100) {
+			r->p99_nostall = samples[i] & SAMPLE_NS;
+			break;
+		}
+	}
+}
+
+/* ---- what the host took from the agent thread ---------------------- */
+
+/* The agent thread's id: the one named "exitless-agent" (agent.c). */
+static int agent_tid(void)
+{
+	char path[320], comm[32];
+	int found = -1;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) &&
+		    !strncmp(comm, "exitless-agent", 14))
+			found = atoi(e->d_name);
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Run delay (ns waiting on a run queue) and involuntary switches of
+ * thread @tid, and the steal time of @cpu (ns). */
+static void host_take(int tid, int cpu, struct host_take *t)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	*t = (struct host_take){ 0 };
+	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", tid);
+	if (tid > 0 && (f = fopen(path, "r"))) {
+		unsigned long long run, wait;
+
+		if (fscanf(f, "%llu %llu", &run, &wait) == 2)
+			t->run_delay_ns = wait;
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
+	if (tid > 0 && (f = fopen(path, "r"))) {
+		while (fgets(line, sizeof(line), f))
+			sscanf(line, "nonvoluntary_ctxt_switches: %llu",
+			       (unsigned long long *)&t->nvcsw);
+		fclose(f);
+	}
+	if (cpu >= 0 && (f = fopen("/proc/stat", "r"))) {
+		char want[16];
+		long hz = sysconf(_SC_CLK_TCK);
+
+		snprintf(want, sizeof(want), "cpu%d ", cpu);
+		while (fgets(line, sizeof(line), f)) {
+			unsigned long long v[8];
+
+			if (strncmp(line, want, strlen(want)) ||
+			    sscanf(line + strlen(want),
+				   "%llu %llu %llu %llu %llu %llu %llu %llu",
+				   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+				   &v[6], &v[7]) != 8)
+				continue;
+			t->irq_ns = (v[5] + v[6]) * 1000000000ull / (uint64_t)hz;
+			t->steal_ns = v[7] * 1000000000ull / (uint64_t)hz;
+		}
+		fclose(f);
+	}
 }
 
 /* ---- agent runs: simulated guests following the fallback rule ------- */
@@ -134,6 +232,63 @@ struct arun {
 	int cpu;
 };
 
+/* ---- where a late fire's time went ---------------------------------
+ * The callback runs on the agent thread, inside the fire point, so it may
+ * read the engine's diagnostics and the slot's first-read time directly.
+ * A fire later than BREAK_NS is split into: read (the deadline had passed
+ * before the agent first read the arm), wait (from max(deadline, read) to
+ * the start of the fire point that fired it) and batch (from that start
+ * to this injection: the re-reads and injections of others due with it).
+ * Its cause is the largest part; a wait is a stall when the gap between
+ * the two fire points around the deadline lasted over STALL_NS plus
+ * READ_ALLOW_NS per slot read in it (work cannot explain it: the thread
+ * was descheduled or its CPU taken; hiccups() measures how often that
+ * happens to a thread that only spins), else the pass. */
+#define BREAK_NS 5000ull
+#define STALL_NS 3000ull
+/* what one slot read (a pass's or a fire's re-read, its fire and
+ * callback included) may add to a gap before the rest counts as a stall */
+#define READ_ALLOW_NS 1000ull
+
+struct breakdown breakdown;
+static struct pvagent *diag_agent;
+
+/* @return SAMPLE_STALL when the fire's lateness is a stall's. */
+static uint32_t diagnose(uint32_t slot, uint64_t dl, uint64_t now)
+{
+	const struct pvagent *a = diag_agent;
+	const struct agent_slot *as;
+	uint64_t due, rd, wait, batch, gap, reads;
+	struct breakdown *b = &breakdown;
+
+	if (!a || now <= dl || tsc2ns(now - dl) < BREAK_NS)
+		return 0;
+	as = &a->areas[0].slots[slot];
+	due = as->due_host > dl ? as->due_host : dl;
+	rd = due - dl;
+	wait = a->diag.fp_start > due ? a->diag.fp_start - due : 0;
+	batch = now > a->diag.fp_start ? now - a->diag.fp_start : 0;
+	gap = a->diag.fp_start - a->diag.fp_prev_start;
+	reads = a->diag.fp_reads - a->diag.fp_prev_reads;
+	b->late++;
+	b->read_ns += tsc2ns(rd);
+	b->wait_ns += tsc2ns(wait);
+	b->batch_ns += tsc2ns(batch);
+	if (rd >= wait && rd >= batch)
+		b->by_read++;
+	else if (batch >= wait)
+		b->by_batch++;
+	else if (tsc2ns(gap) > STALL_NS + reads * READ_ALLOW_NS) {
+		b->by_stall++;
+		if (tsc2ns(gap) > b->gap_max_ns)
+			b->gap_max_ns = tsc2ns(gap);
+		return SAMPLE_STALL;
+	} else {
+		b->by_pass++;
+	}
+	return 0;
+}
+
 static int on_fire(void *ctx, uint32_t area, uint32_t slot, uint8_t vector)
 {
 	struct bslot *s = &((struct bslot *)ctx)[slot];
@@ -142,7 +297,7 @@ static int on_fire(void *ctx, uint32_t area, uint32_t slot, uint8_t vector)
 
 	(void)area;
 	(void)vector;
-	sample(now > dl ? tsc2ns(now - dl) : 0);
+	sample_flagged(now > dl ? tsc2ns(now - dl) : 0, diagnose(slot, dl, now));
 	__atomic_store_n(&s->fired, 1, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -209,7 +364,8 @@ int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 	pthread_t *th;
 	uint32_t g = c->guest_threads < n ? c->guest_threads : n;
 	uint64_t arms = 0, fb = 0, t0, t1, why[8] = { 0 };
-	int rc;
+	struct host_take take0, take1;
+	int rc, tid;
 
 	/* Only a sleeping agent may be FIFO: a spinning one would be
 	 * throttled by the kernel's RT bandwidth limit (50 ms a second). */
@@ -248,7 +404,11 @@ int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 		pvagent_bind_slot(ag, 0, i, &inj);
 	}
 	nsamples = 0;
+	breakdown = (struct breakdown){ 0 };
+	diag_agent = ag;
 	pvagent_start(ag);
+	tid = agent_tid();
+	host_take(tid, c->agent_cpu, &take0);
 	nap(20000000); /* first wake-up samples */
 	t0 = mono_ns();
 	for (uint32_t k = 0; k < g; k++) {
@@ -270,8 +430,24 @@ int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 	}
 	t1 = mono_ns();
 	pvagent_get_stats(ag, &st);
+	host_take(tid, c->agent_cpu, &take1);
+	pvagent_stop(ag); /* joined: its diagnostics are ours to read */
+	breakdown.busy_ns = tsc2ns(ag->diag.busy_tsc);
+	breakdown.takes = ag->diag.takes;
 	pvagent_destroy(ag);
+	diag_agent = NULL;
+	breakdown.take.run_delay_ns = take1.run_delay_ns - take0.run_delay_ns;
+	breakdown.take.nvcsw = take1.nvcsw - take0.nvcsw;
+	breakdown.take.steal_ns = take1.steal_ns - take0.steal_ns;
+	breakdown.take.irq_ns = take1.irq_ns - take0.irq_ns;
 	pvtimer_area_destroy(area);
+	breakdown.fires = st.fires;
+	breakdown.scans = st.scans;
+	breakdown.publishes = st.publishes;
+	breakdown.promises_late = st.promises_late;
+	breakdown.run_ns = st.run_ns;
+	if (c->breakdown)
+		print_breakdown(n, mode, &breakdown);
 
 	if (getenv("AGENT_BENCH_DEBUG"))
 		fprintf(stderr, "fallbacks: past %llu far %llu stale %llu close %llu;"

@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,7 +103,7 @@ int pvagent_new(const struct pvagent_opts *opts, struct pvagent **out)
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	a->ctl_fd = -1;
+	a->mb.wake_fd = -1;
 	rc = copy_opts(&a->opts, opts);
 	if (!rc)
 		rc = check_opts(&a->opts);
@@ -128,11 +127,11 @@ int pvagent_new(const struct pvagent_opts *opts, struct pvagent **out)
 	/* the caller's rate spares the ~10 ms calibration */
 	if (a->opts.tsc_khz)
 		agent_set_tsc_khz(a->opts.tsc_khz);
-	a->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (a->ctl_fd < 0) {
-		rc = -errno;
+	agent_clock_init(&a->clk, a->opts.tsc_khz ? a->opts.tsc_khz
+						   : agent_tsc_khz());
+	rc = agent_mailbox_init(&a->mb);
+	if (rc)
 		goto fail;
-	}
 	/* no ring (no liburing, or a kernel refusing it): write() it is */
 	if (agent_uring_new(&a->uring) < 0)
 		a->uring = NULL;
@@ -142,15 +141,14 @@ int pvagent_new(const struct pvagent_opts *opts, struct pvagent **out)
 						   : PVAGENT_URING_NEVER;
 	a->st.uring_min_batch = a->uring ? a->opts.uring_min_batch
 					 : PVAGENT_URING_NEVER;
-	a->spin_thr_tsc = agent_ns_to_tsc(a->opts.spin_threshold_ns);
-	a->max_sleep_tsc = agent_ns_to_tsc(a->opts.max_sleep_ns);
+	a->spin_thr_tsc = agent_ns_to_tsc(&a->clk, a->opts.spin_threshold_ns);
+	a->max_sleep_tsc = agent_ns_to_tsc(&a->clk, a->opts.max_sleep_ns);
 	a->park_slack_tsc = a->spin_thr_tsc;
-	a->bound_cap_tsc = agent_ns_to_tsc(AGENT_BOUND_CAP_NS);
+	agent_promise_init(&a->pr, &a->clk, a->opts.spin_sync_ns,
+			   a->opts.wake_bound_ns, AGENT_BOUND_CAP_NS);
 	agent_park_init(a);
 	a->st.cpu = a->cpu;
 	pthread_mutex_init(&a->lock, NULL);
-	pthread_mutex_init(&a->cmd_mu, NULL);
-	pthread_cond_init(&a->cmd_cv, NULL);
 	*out = a;
 	return 0;
 fail:
@@ -167,70 +165,12 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void exec_cmd(struct pvagent *a, struct agent_cmd *c)
-{
-	c->result = 0;
-	switch (c->kind) {
-	case AGENT_CMD_BIND:
-		agent_engine_bind(a, c->area, c->slot, &c->inj);
-		break;
-	case AGENT_CMD_DETACH:
-		agent_engine_detach(a, c->area, c->slot, c->live);
-		break;
-	case AGENT_CMD_PAUSE:
-		agent_engine_quiesce(a);
-		a->paused = true;
-		break;
-	case AGENT_CMD_RESUME:
-		agent_engine_activate(a);
-		a->paused = false;
-		break;
-	case AGENT_CMD_STOP:
-		if (!a->paused)
-			agent_engine_quiesce(a);
-		a->quit = true;
-		break;
-	default:
-		c->result = -EINVAL;
-		break;
-	}
-}
-
-void agent_engine_take_cmd(struct pvagent *a)
-{
-	pthread_mutex_lock(&a->cmd_mu);
-	if (__atomic_load_n(&a->cmd_pending, __ATOMIC_RELAXED)) {
-		exec_cmd(a, &a->cmd);
-		a->cmd.done = true;
-		__atomic_store_n(&a->cmd_pending, 0, __ATOMIC_RELAXED);
-		pthread_cond_broadcast(&a->cmd_cv);
-	}
-	pthread_mutex_unlock(&a->cmd_mu);
-}
-
 /* Called with a->lock held. Runs @c on the thread, or here when stopped. */
-static int run_cmd(struct pvagent *a, struct agent_cmd *c)
+static int run_cmd(struct pvagent *a, const struct agent_cmd *c)
 {
-	uint64_t one = 1;
-	int rc;
-
-	if (a->state == AGENT_STOPPED) {
-		exec_cmd(a, c);
-		return c->result;
-	}
-	pthread_mutex_lock(&a->cmd_mu);
-	a->cmd = *c;
-	a->cmd.done = false;
-	__atomic_store_n(&a->cmd_pending, 1, __ATOMIC_RELEASE);
-	if (write(a->ctl_fd, &one, sizeof(one)) < 0) {
-		/* cannot fail on a non-saturated eventfd; the flag suffices
-		 * for a spinning engine and the sleep ends by itself */
-	}
-	while (!a->cmd.done)
-		pthread_cond_wait(&a->cmd_cv, &a->cmd_mu);
-	rc = a->cmd.result;
-	pthread_mutex_unlock(&a->cmd_mu);
-	return rc;
+	if (a->state == AGENT_STOPPED)
+		return agent_control_exec(a, c);
+	return agent_mailbox_post(&a->mb, c);
 }
 
 static int stop_locked(struct pvagent *a)
@@ -256,6 +196,7 @@ void pvagent_destroy(struct pvagent *a)
 	for (uint32_t k = 0; k < a->nareas; k++) {
 		free(a->areas[k].slots);
 		free(a->areas[k].todo);
+		free(a->areas[k].taken);
 	}
 	free(a->areas);
 	agent_heap_free(&a->heap);
@@ -264,10 +205,8 @@ void pvagent_destroy(struct pvagent *a)
 	free(a->shot_sent);
 	free(a->parked);
 	agent_uring_destroy(a->uring);
-	close(a->ctl_fd);
+	agent_mailbox_fini(&a->mb);
 	free(a->vcpu_cpus);
-	pthread_cond_destroy(&a->cmd_cv);
-	pthread_mutex_destroy(&a->cmd_mu);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
@@ -290,11 +229,14 @@ static int attach_locked(struct pvagent *a, struct pvtimer_area *pa,
 	ar = &areas[a->nareas];
 	*ar = (struct agent_area){ .pa = pa, .nslots = n };
 	ar->map = map ? *map : (struct pvtimer_tsc_map){ .mult = 1 };
+	ar->unscaled = ar->map.mult == 1 && ar->map.shift == 0;
 	ar->slots = calloc(n, sizeof(*ar->slots));
 	ar->todo = calloc((n + 63) / 64, sizeof(*ar->todo));
-	if (!ar->slots || !ar->todo) {
+	ar->taken = calloc((n + 63) / 64, sizeof(*ar->taken));
+	if (!ar->slots || !ar->todo || !ar->taken) {
 		free(ar->slots);
 		free(ar->todo);
+		free(ar->taken);
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < n; i++) {

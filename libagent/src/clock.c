@@ -4,7 +4,8 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "internal.h"
+#include "clock.h"
+#include "exitless/agent.h"
 
 /* Process-wide: set by the first pvagent_new() given a rate, else measured
  * once. Read relaxed (a word written before any thread uses it). */
@@ -47,11 +48,6 @@ void agent_set_tsc_khz(uint64_t khz)
 		__atomic_store_n(&tsc_khz, khz, __ATOMIC_RELAXED);
 }
 
-uint64_t agent_tsc(void)
-{
-	return __builtin_ia32_rdtsc();
-}
-
 uint64_t agent_tsc_khz(void)
 {
 	uint64_t khz = __atomic_load_n(&tsc_khz, __ATOMIC_RELAXED);
@@ -62,23 +58,17 @@ uint64_t agent_tsc_khz(void)
 	return __atomic_load_n(&tsc_khz, __ATOMIC_RELAXED);
 }
 
-uint64_t agent_ns_to_tsc(uint64_t ns)
+/* 32.32 factors: the error is below one part in 2^32 of the factor, far
+ * under the calibration's own (~0.1%); a product that overflows 64 bits
+ * saturates. */
+void agent_clock_init(struct agent_clock *c, uint64_t khz)
 {
-	unsigned __int128 t = (unsigned __int128)ns * agent_tsc_khz() / 1000000u;
-
-	return t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
-}
-
-uint64_t agent_tsc_to_ns(uint64_t tsc)
-{
-	unsigned __int128 n = (unsigned __int128)tsc * 1000000u / agent_tsc_khz();
-
-	return n > UINT64_MAX ? UINT64_MAX : (uint64_t)n;
-}
-
-uint32_t agent_log2_bucket(uint64_t ns)
-{
-	uint32_t b = ns > 1 ? 63u - (uint32_t)__builtin_clzll(ns) : 0;
-
-	return b < PVAGENT_LAT_BUCKETS ? b : PVAGENT_LAT_BUCKETS - 1;
+	if (!khz)
+		khz = 1000000;
+	c->khz = khz;
+	c->identity = khz == 1000000;
+	c->ns_to_tsc_mul = (uint64_t)(((unsigned __int128)khz << AGENT_CLOCK_SHIFT) /
+				      1000000u);
+	c->tsc_to_ns_mul = (uint64_t)(((unsigned __int128)1000000u
+				       << AGENT_CLOCK_SHIFT) / khz);
 }

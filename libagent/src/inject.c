@@ -130,6 +130,11 @@ static void flush_uring(struct pvagent *a, uint8_t *sent)
 		}
 }
 
+bool agent_shots_batch(const struct pvagent *a)
+{
+	return a->uring && a->opts.uring_min_batch != PVAGENT_URING_NEVER;
+}
+
 void agent_flush_shots(struct pvagent *a)
 {
 	if (!a->nshots)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Private state of an agent. Fields marked (engine) are touched only by the
  * agent thread while it runs, and by API calls under agent.lock while it
- * does not; commands (agent.c: run_cmd, exec_cmd) hand them over between
- * the two. */
+ * does not; commands (mailbox.c carries them, control.c runs them) hand
+ * them over between the two. */
 #ifndef AGENT_INTERNAL_H
 #define AGENT_INTERNAL_H
 
@@ -11,7 +11,10 @@
 #include <stdint.h>
 
 #include "agent-config.h"
+#include "clock.h"
 #include "exitless/agent.h"
+#include "mailbox.h"
+#include "promise.h"
 
 #define AGENT_HEAP_NONE UINT32_MAX
 /* No bound added to a promise, and no sleep, is longer than this: a
@@ -48,12 +51,31 @@ struct agent_slot {
 struct agent_area {
 	struct pvtimer_area *pa;
 	struct pvtimer_tsc_map map;
+	uint8_t unscaled; /* map.mult 1, shift 0: conversion is the offset */
 	uint32_t nslots;
 	struct agent_slot *slots;
 	uint64_t *todo;  /* (engine) bits taken from the guest, not yet read */
+	uint64_t *taken; /* (engine) one pass's take, before it joins todo */
 	uint32_t cursor; /* (engine) where the next pass starts reading */
 	uint32_t reads_awake; /* (engine) reads since the agent last slept */
 };
+
+/* Host <-> guest TSC of an area, as pvtimer_tsc_to_guest()/_to_host():
+ * with equal rates (KVM's default, and the identity map) only the offset,
+ * added here rather than across a library call per slot read. */
+static inline uint64_t agent_to_guest(const struct agent_area *ar,
+				      uint64_t host)
+{
+	return ar->unscaled ? host + (uint64_t)ar->map.offset
+			    : pvtimer_tsc_to_guest(&ar->map, host);
+}
+
+static inline uint64_t agent_to_host(const struct agent_area *ar,
+				     uint64_t guest)
+{
+	return ar->unscaled ? guest - (uint64_t)ar->map.offset
+			    : pvtimer_tsc_to_host(&ar->map, guest);
+}
 
 /* Min-heap of held deadlines, keyed by host TSC; each entry knows its slot
  * and each slot its entry, so re-arm and cancel are O(log n). */
@@ -103,33 +125,22 @@ void agent_uring_write_ones(struct agent_uring *r, const int *fds, uint32_t n,
  * PVAGENT_URING_NEVER. */
 uint32_t agent_uring_calibrate(struct agent_uring *r);
 
-/* TSC clock (clock.c): calibrated once per process. */
-uint64_t agent_tsc(void);
-uint64_t agent_tsc_khz(void);
-void agent_set_tsc_khz(uint64_t khz);
-uint64_t agent_ns_to_tsc(uint64_t ns);
-uint64_t agent_tsc_to_ns(uint64_t tsc);
-uint32_t agent_log2_bucket(uint64_t ns);
-
 enum agent_state { AGENT_STOPPED, AGENT_RUNNING, AGENT_PAUSED };
 
-enum agent_cmd_kind {
-	AGENT_CMD_NONE,
-	AGENT_CMD_BIND,
-	AGENT_CMD_DETACH,
-	AGENT_CMD_PAUSE,
-	AGENT_CMD_RESUME,
-	AGENT_CMD_STOP,
-};
-
-struct agent_cmd {
-	enum agent_cmd_kind kind;
-	uint32_t area;
-	uint32_t slot;
-	struct pvagent_injector inj;
-	bool live; /* the thread is servicing (not stopped, not paused) */
-	int result;
-	bool done;
+/* (engine) Where the current fire point began and how many slot reads came
+ * before it, and the same of the previous one: four stores per fire
+ * point, so that agent-bench's callback (on the agent thread) can tell
+ * where a late fire's time went (a long gap with few reads is a stall, a
+ * gap full of reads the pass, the time since the fire point began the
+ * others due with it), and the time spent in passes that had work (a
+ * dedicated agent's CPU per timer without its idle spinning). Not part
+ * of the API. */
+struct agent_diag {
+	uint64_t fp_start, fp_prev_start;
+	uint64_t fp_reads, fp_prev_reads;
+	uint64_t busy_tsc; /* summed length of passes that read a slot */
+	uint64_t takes;    /* area takes that found bits (each exchanged
+			    * the summary line; an empty one only loads it) */
 };
 
 struct pvagent {
@@ -141,12 +152,8 @@ struct pvagent {
 	enum agent_state state;
 	pthread_t thread;
 
-	/* Command hand-over to a running thread. */
-	pthread_mutex_t cmd_mu;
-	pthread_cond_t cmd_cv;
-	struct agent_cmd cmd;
-	int cmd_pending; /* atomic flag, polled by the engine */
-	int ctl_fd;      /* eventfd waking a sleeping engine */
+	struct agent_mailbox mb; /* commands to a running thread */
+	struct agent_clock clk;  /* ns <-> TSC, fixed at pvagent_new() */
 
 	/* (engine) */
 	struct agent_area *areas;
@@ -168,25 +175,28 @@ struct pvagent {
 	uint64_t parked_min; /* earliest end of a parking, or 0 */
 	uint64_t park_slack_tsc; /* parkings ending this soon end now */
 	uint64_t backoff_base_tsc, backoff_max_tsc;
-	uint64_t bound_cap_tsc; /* AGENT_BOUND_CAP_NS */
-	uint64_t promised_host; /* start of next pass promised, host TSC */
+	struct agent_promise pr; /* bounds and the standing promise */
+	struct agent_diag diag;
 	uint64_t spin_thr_tsc;
 	uint64_t max_sleep_tsc;
-	uint64_t iter_max_cur, iter_max_prev; /* tsc, two windows */
-	uint32_t iter_count;
-	uint64_t wake_hist[PVAGENT_LAT_BUCKETS];
-	uint64_t wake_samples;
 
-	/* Counters: written by the engine with relaxed atomics, read by
-	 * pvagent_get_stats() from any thread. */
+	/* Counters: single writer (AGENT_ADD), read by pvagent_get_stats()
+	 * from any thread. */
 	struct pvagent_stats st;
 	uint64_t cpu_acc_ns; /* CPU of finished threads */
 	uint64_t run_acc_ns;
 	uint64_t run_start_ns;
 };
 
+/* The counters have one writer at a time: the agent thread while it runs,
+ * else the API caller under agent.lock (thread creation and join order the
+ * two). So an add is a relaxed load and a relaxed store, not a locked RMW:
+ * pvagent_get_stats() may read a value one add old, never a torn one. */
 #define AGENT_ADD(a, field, n)                                               \
-	__atomic_fetch_add(&(a)->st.field, (n), __ATOMIC_RELAXED)
+	__atomic_store_n(&(a)->st.field,                                     \
+			 __atomic_load_n(&(a)->st.field, __ATOMIC_RELAXED) + \
+				 (n),                                        \
+			 __ATOMIC_RELAXED)
 #define AGENT_SET(a, field, v)                                               \
 	__atomic_store_n(&(a)->st.field, (v), __ATOMIC_RELAXED)
 
@@ -204,16 +214,14 @@ void agent_misbehave(struct pvagent *a, struct agent_area *ar,
 void agent_unpark_due(struct pvagent *a, bool all);
 void agent_slot_reset(struct pvagent *a, struct agent_slot *s);
 
-/* engine.c */
+/* engine.c: the agent thread */
 void *agent_engine_main(void *arg);
-void agent_engine_bind(struct pvagent *a, uint32_t area, uint32_t slot,
-		       const struct pvagent_injector *inj);
-void agent_engine_detach(struct pvagent *a, uint32_t area, uint32_t slot,
-			 bool live);
-void agent_engine_activate(struct pvagent *a);
-void agent_engine_quiesce(struct pvagent *a);
-/* agent.c: run the posted command on the agent thread */
-void agent_engine_take_cmd(struct pvagent *a);
+
+/* control.c: what commands do, on the agent thread (or on the caller's
+ * while the thread is stopped) */
+int agent_control_exec(struct pvagent *a, const struct agent_cmd *c);
+void agent_control_activate(struct pvagent *a);
+void agent_control_quiesce(struct pvagent *a);
 
 /* inject.c */
 int agent_injector_check(const struct pvagent_injector *inj);
@@ -221,6 +229,9 @@ uint8_t agent_injector_ring_ok(const struct pvagent_injector *inj);
 void agent_queue_shot(struct pvagent *a, const struct agent_slot *s,
 		      uint8_t vector);
 void agent_flush_shots(struct pvagent *a);
+/* Whether shots may share an io_uring submission (else each goes alone,
+ * and waiting for the others of a fire point only delays it). */
+bool agent_shots_batch(const struct pvagent *a);
 
 /* cpu.c */
 int agent_thread_attr(struct pvagent *a, pthread_attr_t *attr, bool sched);

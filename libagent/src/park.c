@@ -26,8 +26,8 @@
 
 void agent_park_init(struct pvagent *a)
 {
-	a->backoff_base_tsc = agent_ns_to_tsc(BACKOFF_BASE_NS);
-	a->backoff_max_tsc = agent_ns_to_tsc(BACKOFF_MAX_NS);
+	a->backoff_base_tsc = agent_ns_to_tsc(&a->clk, BACKOFF_BASE_NS);
+	a->backoff_max_tsc = agent_ns_to_tsc(&a->clk, BACKOFF_MAX_NS);
 }
 
 static void park_remove(struct pvagent *a, struct agent_slot *s)

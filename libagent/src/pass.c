@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* One pending pass: take each area's pending bits, read at most
- * AREA_READ_BUDGET slots per area (one read per slot) with a fire point
- * after each read, mark pending again every bit taken but not read, and
- * park slots that misbehave. The bounds keep one VM from delaying another:
+/* One pending pass: take each area's pending bits (one library call per
+ * area: pvtimer_host_take_pending_mask), read at most AREA_READ_BUDGET
+ * slots per area (one read per slot, READ_CHUNK per library call) with a
+ * fire point after each chunk, mark pending again every bit taken but not
+ * read (one call: pvtimer_host_requeue_mask), and park slots that
+ * misbehave. The bounds keep one VM from delaying another:
  *
  * - an area costs a pass at most AREA_READ_BUDGET reads (and as many fires
  *   and reject wakes); a slot at most one read and one fire;
  * - a bit taken but not read (budget, torn line) is marked pending again
- *   (pvtimer_host_requeue) before the pass ends: never abandoned (spec §5),
- *   and the next pass starts reading the area where this one stopped;
+ *   before the pass ends: never abandoned (spec §5), and the next pass
+ *   starts reading the area where this one stopped;
  * - a due deadline is fired and injected at the first fire point after it
- *   falls due (after every read), not after the whole pass; a past arm is
+ *   falls due (after every chunk of reads), not after the whole pass; a past arm is
  *   due from the time it was read, so it never goes ahead of a deadline
  *   that fell due before that read;
  * - a slot that reads torn, rejected or already due on consecutive reads
@@ -26,13 +28,12 @@
  * changed slots than that between two passes is read over several passes
  * (the next one at once, see todo_left). */
 #define AREA_READ_BUDGET 16u
-/* Requeues between two fire points. */
-#define REQUEUE_FIRE_EVERY 8u
-
-static uint64_t to_guest(const struct agent_area *ar, uint64_t host)
-{
-	return pvtimer_tsc_to_guest(&ar->map, host);
-}
+/* Slots read in one library call between two fire points: the lines are
+ * prefetched one after the other, and a fire point still comes after at
+ * most this many reads. */
+#define READ_CHUNK 4u
+/* Due slots re-read in one library call at a fire point. */
+#define FIRE_CHUNK 16u
 
 void agent_todo_set(struct agent_area *ar, uint32_t i)
 {
@@ -58,7 +59,7 @@ void agent_slot_drop(struct pvagent *a, struct agent_slot *s)
 static void hold(struct pvagent *a, struct agent_area *ar, struct agent_slot *s,
 		 const struct pvtimer_slot_snapshot *snap, uint64_t now)
 {
-	uint64_t key = pvtimer_tsc_to_host(&ar->map, snap->deadline_tsc);
+	uint64_t key = agent_to_host(ar, snap->deadline_tsc);
 
 	agent_slot_drop(a, s);
 	s->gen = snap->gen;
@@ -100,15 +101,12 @@ static void reject_wake(struct pvagent *a, struct agent_slot *s,
  * neither good nor bad: another vCPU of the same VM may set any bit of
  * its area, and must not get an honest sibling parked by it. */
 static bool service(struct pvagent *a, struct agent_area *ar,
-		    struct agent_slot *s)
+		    struct agent_slot *s, int rc,
+		    const struct pvtimer_slot_snapshot *snapp, uint64_t now)
 {
-	struct pvtimer_slot_snapshot snap;
-	uint64_t now = agent_tsc();
-	int rc = pvtimer_host_read_slot(ar->pa, s->index, to_guest(ar, now),
-					&snap);
+	struct pvtimer_slot_snapshot snap = *snapp;
 	bool unchanged;
 
-	AGENT_ADD(a, slot_reads, 1);
 	if (rc == -EAGAIN) {
 		/* mid-write: keep what we hold; the bit goes back */
 		pvtimer_host_requeue(ar->pa, s->index);
@@ -144,55 +142,95 @@ static void fire(struct pvagent *a, struct agent_area *ar, struct agent_slot *s,
 		 uint64_t now)
 {
 	uint64_t late = now > s->due_host ? now - s->due_host : 0;
+	uint32_t b = agent_log2_bucket(agent_tsc_to_ns(&a->clk, late));
 
-	pvtimer_host_fired(ar->pa, s->index, s->gen, to_guest(ar, now));
+	pvtimer_host_fired(ar->pa, s->index, s->gen, agent_to_guest(ar, now));
 	agent_slot_drop(a, s);
 	agent_queue_shot(a, s, s->vector);
 	AGENT_ADD(a, fires, 1);
-	AGENT_ADD(a, late_hist[agent_log2_bucket(agent_tsc_to_ns(late))], 1);
+	AGENT_ADD(a, late_hist[b], 1);
+}
+
+/* What the fire-time re-read of held slot @s found. */
+static void refire(struct pvagent *a, struct agent_slot *s, int rc,
+		   const struct pvtimer_slot_snapshot *snap, uint64_t now)
+{
+	struct agent_area *ar = &a->areas[s->area];
+
+	/* exactly the arm held: same generation and deadline (the number
+	 * alone comes back after 2^32 publishes, with another deadline: a
+	 * new arm, held again below) */
+	if (rc == 0 && snap->armed && snap->gen == s->gen && snap->recheck) {
+		fire(a, ar, s, now);
+		return;
+	}
+	if (rc == -EAGAIN) {
+		agent_slot_drop(a, s);
+		pvtimer_host_requeue(ar->pa, s->index);
+		agent_misbehave(a, ar, s, now);
+		return;
+	}
+	AGENT_ADD(a, cancel_races, 1);
+	agent_slot_drop(a, s);
+	if (rc == 0 && snap->armed) {
+		s->seen_gen = snap->gen;
+		s->seen_cancel = 0;
+		hold(a, ar, s, snap, now);
+	} else if (rc < 0) {
+		reject_wake(a, s, snap);
+		agent_misbehave(a, ar, s, now);
+	}
 }
 
 /* A fire point: fire everything due now and inject it at once. Each slot
- * is re-read first (the cancel race). A torn line leaves the heap and its
- * bit goes back: the next read decides (and parking bounds how often a
- * slot that never settles costs one); nothing re-enters the heap after
- * @now, so the loop is bounded by the held slots. */
+ * is re-read first (the cancel race), up to FIRE_CHUNK of them in one
+ * library call per area (the lines prefetched one after the other). A
+ * due slot leaves the heap while it is re-read (still held); a torn line
+ * goes back pending and the next read decides (parking bounds how often
+ * a slot that never settles costs one); what re-enters the heap is a new
+ * arm, which a later round of the loop fires if it is due: the loop is
+ * bounded by the held slots. */
 void agent_fire_due(struct pvagent *a)
 {
 	uint64_t now = agent_tsc();
-	struct agent_slot *s;
+	struct agent_slot *s, *due[FIRE_CHUNK];
+	struct pvtimer_slot_snapshot snaps[FIRE_CHUNK];
+	uint32_t idx[FIRE_CHUNK];
+	int rcs[FIRE_CHUNK];
 
-	while ((s = agent_heap_top(&a->heap)) && s->deadline_host <= now) {
-		struct agent_area *ar = &a->areas[s->area];
-		struct pvtimer_slot_snapshot snap;
-		int rc = pvtimer_host_read_slot(ar->pa, s->index,
-						to_guest(ar, now), &snap);
+	a->diag.fp_prev_start = a->diag.fp_start;
+	a->diag.fp_start = now;
+	a->diag.fp_prev_reads = a->diag.fp_reads;
+	a->diag.fp_reads = a->st.slot_reads;
+	for (;;) {
+		uint32_t k = 0;
 
-		AGENT_ADD(a, slot_reads, 1);
-		AGENT_ADD(a, fire_rereads, 1);
-		/* exactly the arm held: same generation and deadline (the
-		 * number alone comes back after 2^32 publishes, with another
-		 * deadline: a new arm, held again below) */
-		if (rc == 0 && snap.armed && snap.gen == s->gen && snap.recheck) {
-			fire(a, ar, s, now);
-			continue;
+		while (k < FIRE_CHUNK && (s = agent_heap_top(&a->heap)) &&
+		       s->deadline_host <= now) {
+			agent_heap_remove(&a->heap, s);
+			due[k++] = s;
 		}
-		if (rc == -EAGAIN) {
-			agent_slot_drop(a, s);
-			pvtimer_host_requeue(ar->pa, s->index);
-			agent_misbehave(a, ar, s, now);
-			continue;
+		if (!k)
+			break;
+		AGENT_ADD(a, slot_reads, k);
+		AGENT_ADD(a, fire_rereads, k);
+		/* one call per run of slots of the same area */
+		for (uint32_t j = 0, e; j < k; j = e) {
+			struct agent_area *ar = &a->areas[due[j]->area];
+
+			for (e = j; e < k && due[e]->area == due[j]->area; e++)
+				idx[e - j] = due[e]->index;
+			pvtimer_host_read_slots(ar->pa, idx, e - j,
+						agent_to_guest(ar, now), &snaps[j],
+						&rcs[j]);
+			for (uint32_t i = j; i < e; i++)
+				refire(a, due[i], rcs[i], &snaps[i], now);
 		}
-		AGENT_ADD(a, cancel_races, 1);
-		agent_slot_drop(a, s);
-		if (rc == 0 && snap.armed) {
-			s->seen_gen = snap.gen;
-			s->seen_cancel = 0;
-			hold(a, ar, s, &snap, now);
-		} else if (rc < 0) {
-			reject_wake(a, s, &snap);
-			agent_misbehave(a, ar, s, now);
-		}
+		/* each decision right after its re-read; then, with nothing
+		 * to batch with, the shots go out now rather than after the
+		 * re-reads of every other deadline due at this fire point */
+		if (!agent_shots_batch(a))
+			agent_flush_shots(a);
 	}
 	agent_flush_shots(a);
 }
@@ -203,23 +241,28 @@ void agent_fire_due(struct pvagent *a)
  * the read owed after the withdrawal is its own flag (park.c). */
 static void drain(struct pvagent *a, struct agent_area *ar, bool all)
 {
-	struct pvtimer_pending_iter it;
-	uint32_t i;
+	uint32_t words = (ar->nslots + 63) / 64;
 
-	pvtimer_host_pending_begin(ar->pa, &it);
-	while (pvtimer_host_pending_next(ar->pa, &it, &i)) {
-		struct agent_slot *s = &ar->slots[i];
+	for (uint32_t w = 0; w < words; w++)
+		ar->taken[w] = 0;
+	if (pvtimer_host_take_pending_mask(ar->pa, ar->taken, words) <= 0)
+		return;
+	a->diag.takes++;
+	for (uint32_t w = 0; w < words; w++)
+		for (uint64_t bits = ar->taken[w]; bits; bits &= bits - 1) {
+			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
+			struct agent_slot *s = &ar->slots[i];
 
-		if (!s->bound) {
-			AGENT_ADD(a, unbound_pending, 1);
-			continue;
+			if (!s->bound) {
+				AGENT_ADD(a, unbound_pending, 1);
+				continue;
+			}
+			if (!all && s->parked_idx != AGENT_PARK_NONE && !s->owed) {
+				AGENT_ADD(a, parked_pending, 1);
+				continue;
+			}
+			agent_todo_set(ar, i);
 		}
-		if (!all && s->parked_idx != AGENT_PARK_NONE && !s->owed) {
-			AGENT_ADD(a, parked_pending, 1);
-			continue;
-		}
-		agent_todo_set(ar, i);
-	}
 }
 
 /* Next set to-do bit at or after @from, wrapping once; nslots if none. */
@@ -241,21 +284,42 @@ static uint32_t todo_next(const struct agent_area *ar, uint32_t from)
 	return ar->nslots;
 }
 
-/* Every bit left in the to-do set goes back to guest memory: two RMWs on
- * lines the guest may be hammering, so with a fire point every few. */
+/* Every bit left in the to-do set goes back to guest memory: one OR per
+ * word that has any (and of the summary), then a fire point. */
 static void requeue_rest(struct pvagent *a, struct agent_area *ar)
 {
-	uint32_t words = (ar->nslots + 63) / 64, k = 0;
+	uint32_t words = (ar->nslots + 63) / 64;
+	uint64_t any = 0;
 
 	for (uint32_t w = 0; w < words; w++)
-		while (ar->todo[w]) {
-			uint32_t b = (uint32_t)__builtin_ctzll(ar->todo[w]);
+		any |= ar->todo[w];
+	if (!any)
+		return;
+	pvtimer_host_requeue_mask(ar->pa, ar->todo, words);
+	for (uint32_t w = 0; w < words; w++)
+		ar->todo[w] = 0;
+	agent_fire_due(a);
+}
 
-			ar->todo[w] &= ar->todo[w] - 1;
-			pvtimer_host_requeue(ar->pa, w * 64 + b);
-			if (++k % REQUEUE_FIRE_EVERY == 0)
-				agent_fire_due(a);
-		}
+/* Read the @k slots @idx (their bits taken) in one library call, then
+ * service each. @return true if any showed a change. */
+static bool read_chunk(struct pvagent *a, struct agent_area *ar,
+		       const uint32_t *idx, uint32_t k)
+{
+	struct pvtimer_slot_snapshot snaps[READ_CHUNK];
+	int rcs[READ_CHUNK];
+	uint64_t now = agent_tsc();
+	bool changes = false;
+
+	pvtimer_host_read_slots(ar->pa, idx, k, agent_to_guest(ar, now), snaps,
+				rcs);
+	AGENT_ADD(a, slot_reads, k);
+	/* each read its own time, one tick apart, as when read one by one:
+	 * past arms of one chunk stay in read order among themselves */
+	for (uint32_t j = 0; j < k; j++)
+		changes |= service(a, ar, &ar->slots[idx[j]], rcs[j], &snaps[j],
+				   now + j);
+	return changes;
 }
 
 /* Read up to @budget slots of the area's to-do set, from its cursor on,
@@ -263,42 +327,58 @@ static void requeue_rest(struct pvagent *a, struct agent_area *ar)
 static void serve(struct pvagent *a, struct agent_area *ar, uint32_t budget)
 {
 	uint32_t start = ar->cursor, off = 0, reads = 0, n = ar->nslots;
-	bool changes = false;
+	bool changes = false, at_budget = false, done = false;
+	uint32_t idx[READ_CHUNK];
 
-	while (off < n) {
-		uint32_t i = todo_next(ar, (start + off) % n), d;
-		struct agent_slot *s;
+	while (!done && off < n) {
+		uint32_t k = 0;
 
-		if (i == n)
-			break;
-		d = (i + n - start) % n;
-		if (d < off)
-			break; /* came round */
-		if (reads == budget) {
-			/* another pass at once while this sweep found
-			 * changes or has not yet gone round the area since
-			 * the agent last slept: every bit taken before a
-			 * sleep is read before it, yet a storm of bits on
-			 * quiet slots costs an adaptive agent one round of
-			 * the area per wake, not a spin */
-			if (changes || ar->reads_awake < n)
-				a->todo_left = true;
-			AGENT_ADD(a, budget_stops, 1);
-			off = d; /* first in line next pass */
-			break;
+		while (k < READ_CHUNK && off < n) {
+			uint32_t i = todo_next(ar, (start + off) % n), d;
+			struct agent_slot *s;
+
+			if (i == n) {
+				done = true;
+				break;
+			}
+			d = (i + n - start) % n;
+			if (d < off) {
+				done = true; /* came round */
+				break;
+			}
+			if (reads + k == budget) {
+				at_budget = done = true;
+				off = d; /* first in line next pass */
+				break;
+			}
+			off = d + 1;
+			todo_clear(ar, i);
+			s = &ar->slots[i];
+			/* the owed read must follow an exchange made after
+			 * the withdrawal: this pass's, if it was parked
+			 * before it */
+			if (s->owed && a->pass_no != s->owed_pass)
+				s->owed = 0;
+			idx[k++] = i;
 		}
-		off = d + 1;
-		todo_clear(ar, i);
-		s = &ar->slots[i];
-		/* the owed read must follow an exchange made after the
-		 * withdrawal: this pass's, if it was parked before it */
-		if (s->owed && a->pass_no != s->owed_pass)
-			s->owed = 0;
-		changes |= service(a, ar, s);
-		reads++;
-		if (ar->reads_awake < UINT32_MAX)
-			ar->reads_awake++;
+		if (!k)
+			break;
+		changes |= read_chunk(a, ar, idx, k);
+		reads += k;
+		ar->reads_awake = ar->reads_awake > UINT32_MAX - k
+					  ? UINT32_MAX
+					  : ar->reads_awake + k;
 		agent_fire_due(a);
+	}
+	if (at_budget) {
+		/* another pass at once while this sweep found changes or has
+		 * not yet gone round the area since the agent last slept:
+		 * every bit taken before a sleep is read before it, yet a
+		 * storm of bits on quiet slots costs an adaptive agent one
+		 * round of the area per wake, not a spin */
+		if (changes || ar->reads_awake < n)
+			a->todo_left = true;
+		AGENT_ADD(a, budget_stops, 1);
 	}
 	ar->cursor = (start + off) % n;
 	requeue_rest(a, ar);

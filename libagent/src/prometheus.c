@@ -51,6 +51,7 @@ static const struct metric metrics[] = {
 	M(budget_stops, "counter", "Area passes cut short by the read budget"),
 	M(reject_wakes, "counter", "Wake interrupts for rejected generations"),
 	M(parked_pending, "counter", "Pending bits of parked slots, not read"),
+	M(publishes, "counter", "Promises written to the area headers"),
 };
 
 /* Appends like snprintf: *len counts every byte wanted, writing only what

@@ -61,7 +61,7 @@ int pvagent_get_stats(struct pvagent *a, struct pvagent_stats *stats)
 	}
 	src = &a->st.fire_rereads;
 	dst = &s.fire_rereads;
-	n = (size_t)(&a->st.parked_pending + 1 - src);
+	n = (size_t)(&a->st.publishes + 1 - src);
 	for (size_t i = 0; i < n; i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 	s.cpu = a->st.cpu;

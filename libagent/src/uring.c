@@ -40,6 +40,7 @@ struct agent_uring {
 	struct io_uring ring;
 	uint32_t entries; /* the ring's real SQ size: one chunk at most */
 	uint32_t tag;     /* of the chunk in flight; older tags are stale */
+	struct agent_clock clk; /* the reap's bounded waits */
 };
 
 int agent_uring_new_sized(struct agent_uring **out, uint32_t entries)
@@ -57,6 +58,7 @@ int agent_uring_new_sized(struct agent_uring **out, uint32_t entries)
 		free(r);
 		return rc;
 	}
+	agent_clock_init(&r->clk, agent_tsc_khz());
 	r->entries = r->ring.sq.ring_entries < entries ? r->ring.sq.ring_entries
 							: entries;
 	*out = r;
@@ -120,7 +122,7 @@ static void reap_ready(struct agent_uring *r, struct chunk_state *c)
  * returns early nor miscounts. */
 static void reap_for(struct agent_uring *r, struct chunk_state *c, uint64_t ns)
 {
-	uint64_t end = agent_tsc() + agent_ns_to_tsc(ns);
+	uint64_t end = agent_tsc() + agent_ns_to_tsc(&r->clk, ns);
 
 	reap_ready(r, c);
 	while (c->reaped < c->submitted) {
@@ -131,7 +133,7 @@ static void reap_for(struct agent_uring *r, struct chunk_state *c, uint64_t ns)
 
 		if (now >= end)
 			return;
-		left = agent_tsc_to_ns(end - now);
+		left = agent_tsc_to_ns(&r->clk, end - now);
 		ts.tv_sec = (long long)(left / 1000000000ull);
 		ts.tv_nsec = (long long)(left % 1000000000ull);
 		rc = io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts);

@@ -209,6 +209,18 @@ void sim_vcpu_timer(struct sim_vcpu *v, uint64_t deadline)
  * thread was preempted past its promise (this machine is shared); such a
  * guest would use its hardware timer. Here we want the pv path, so retry a
  * bounded number of times: an agent that never keeps a promise fails. */
+uint64_t sim_arm_pv_ahead(struct pvtimer_guest *g, uint64_t ahead_ns)
+{
+	for (int i = 0; i < 2000; i++) {
+		uint64_t dl = sim_tsc() + sim_ns_to_tsc(ahead_ns);
+
+		if (pvtimer_guest_arm(g, dl) == PVTIMER_GUEST_PV)
+			return dl;
+		sim_sleep_ns(1000000);
+	}
+	return 0;
+}
+
 int sim_arm_pv(struct pvtimer_guest *g, uint64_t deadline)
 {
 	int r = -1;

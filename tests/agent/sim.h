@@ -18,6 +18,11 @@ void sim_hw_wait(uint64_t tsc);
 /* Arm on the pv path, retrying while the agent is late on its promise;
  * returns the last decision (PVTIMER_GUEST_PV once it holds). */
 int sim_arm_pv(struct pvtimer_guest *g, uint64_t deadline);
+/* Arm on the pv path @p ahead_ns from now, each retry with a deadline
+ * that far from its own now (so a starved agent delays the arm but never
+ * makes it too late); returns the deadline held, 0 if none was in 2000
+ * tries. */
+uint64_t sim_arm_pv_ahead(struct pvtimer_guest *g, uint64_t ahead_ns);
 
 /* An area of @p slots slots, margin 5 us, horizon 1 s. */
 struct pvtimer_area *sim_area(uint32_t slots);

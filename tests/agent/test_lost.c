@@ -52,6 +52,16 @@ static void wait_calls(struct calls *c, uint32_t slot, uint32_t n,
 		sim_sleep_ns(100000);
 }
 
+/* The host says it holds the generation @g last published (SEEN). */
+static int held_by_host(struct pvtimer_area *area, uint32_t slot,
+			const struct pvtimer_guest *g)
+{
+	uint64_t w = sim_status(area, slot);
+
+	return PVTIMER_STATUS_CODE(w) == PVTIMER_STATUS_SEEN &&
+	       PVTIMER_STATUS_GEN(w) == g->gen;
+}
+
 static struct pvagent *agent_for(struct pvtimer_area *area, uint32_t nslots,
 			       struct calls *c, uint32_t mode)
 {
@@ -89,12 +99,31 @@ START_TEST(stalled_host_fires_held_deadline)
 	ck_assert_int_eq(pvagent_start(ag), 0);
 	sim_sleep_ns(5000000);
 	c->stall_ns = 80000000ull;
-	/* room for sim_arm_pv's retries on a loaded machine before the
-	 * stall begins at dl0 */
-	dl0 = sim_tsc() + sim_ns_to_tsc(150000000ull);
-	dl1 = dl0 + sim_ns_to_tsc(4000000);
-	ck_assert_int_eq(sim_arm_pv(&g1, dl1), PVTIMER_GUEST_PV);
-	ck_assert_int_eq(sim_arm_pv(&g0, dl0), PVTIMER_GUEST_PV);
+	/* The scenario needs both arms held (SEEN) before slot 0 falls due
+	 * and stalls the thread. On a loaded machine the agent may be
+	 * starved past that: then the attempt is cancelled (a cancel made
+	 * before the deadline is never fired) and made again, so the test
+	 * waits on what the agent did, not on how fast it did it. */
+	for (int attempt = 0;; attempt++) {
+		uint64_t cut;
+
+		ck_assert_int_lt(attempt, 100);
+		dl0 = sim_tsc() + sim_ns_to_tsc(15000000ull);
+		dl1 = dl0 + sim_ns_to_tsc(4000000); /* within the horizon */
+		cut = dl0 - sim_ns_to_tsc(2000000);
+		if (pvtimer_guest_arm(&g0, dl0) == PVTIMER_GUEST_PV &&
+		    pvtimer_guest_arm(&g1, dl1) == PVTIMER_GUEST_PV) {
+			while (sim_tsc() < cut &&
+			       (!held_by_host(area, 0, &g0) ||
+				!held_by_host(area, 1, &g1)))
+				sim_sleep_ns(100000);
+			if (sim_tsc() < cut)
+				break;
+		}
+		pvtimer_guest_cancel(&g0);
+		pvtimer_guest_cancel(&g1);
+		sim_sleep_ns(5000000);
+	}
 	/* the guest of slot 1 halts on (gen, SEEN) */
 	wait_calls(c, 0, 1, 2000000000ull);
 	ck_assert_uint_eq(calls_of(c, 0), 1);

@@ -12,7 +12,9 @@
  * Bug switches revert one fix each (see run.sh): BUG_REJECT_NO_WAKE (item
  * 1), BUG_PAST_REJECT (item 2), BUG_GEN_WRAP (item 3), BUG_FIRED_DONE
  * (item 4), BUG_SEEN_TRUST and BACKSTOP=0 with CHECK_P2 (item 6),
- * BUG_HOLD_GEN_ONLY (hold/fire-time re-read comparing generations only).
+ * BUG_HOLD_GEN_ONLY (hold/fire-time re-read comparing generations only),
+ * BUG_SKIP_UNCOVERED (issue 10: a publish skipped although the standing
+ * promise no longer covers the next pass).
  */
 
 /* ---- time ----

@@ -214,6 +214,12 @@ struct pvagent_stats {
 	uint64_t parked_pending; /**< pending bits of parked slots, taken
 				  *   and not read (their promise is
 				  *   withdrawn) */
+	/* appended in 1.2 (present when sz covers it) */
+	uint64_t publishes;      /**< header next sync (and heartbeat) writes:
+				  *   one per promise published, in each
+				  *   area; a promise left standing because
+				  *   it still covers the next pass is not
+				  *   written again (spec §5) */
 };
 
 /**
