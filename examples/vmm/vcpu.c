@@ -245,17 +245,24 @@ int vcpu_setup(struct vmm *vmm, struct vcpu *v, uint64_t entry,
 
 int vcpu_get_msr(struct vcpu *v, uint32_t index, uint64_t *value)
 {
-	struct {
+	/* one entry after the flexible array's header (a struct holding both
+	 * would be a GNU extension clang rejects) */
+	union {
 		struct kvm_msrs h;
-		struct kvm_msr_entry e;
-	} m = { .h.nmsrs = 1, .e.index = index };
-	int n = ioctl(v->fd, KVM_GET_MSRS, &m);
+		unsigned char bytes[sizeof(struct kvm_msrs) +
+				    sizeof(struct kvm_msr_entry)];
+	} m;
+	int n;
 
+	memset(&m, 0, sizeof(m));
+	m.h.nmsrs = 1;
+	m.h.entries[0].index = index;
+	n = ioctl(v->fd, KVM_GET_MSRS, &m);
 	if (n < 0)
 		return -errno;
 	if (n != 1)
 		return -ENOENT;
-	*value = m.e.data;
+	*value = m.h.entries[0].data;
 	return 0;
 }
 
