@@ -62,8 +62,8 @@ static void usage(void)
 	       "       finds least stolen, the vCPUs on another)\n"
 	       "       [--timerfd-cpu N (default: the vCPU CPU)] "
 	       "[--fifo (adaptive agent SCHED_FIFO)]\n"
-	       "  [--every-turn (a pass on every turn of the agent's loop: the loop\n"
-	       "   before issue 10's pacing, through the engine's seam)]\n"
+	       "       [--every-turn (a pass on every turn of the agent's loop: "
+	       "the loop\n        before issue 10's pacing, via the engine's seam)]\n"
 	       "       [--breakdown (stderr: where fires later than 5 us "
 	       "spent their time)]\n");
 }
