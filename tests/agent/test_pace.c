@@ -59,14 +59,18 @@ struct outcome {
 };
 
 /* Arm on the pv path @ahead ticks from now, retrying (a starved agent's
- * promise may be stale or wide); @return the deadline held, 0 if none. */
+ * promise may be stale, or wide: then further ahead, up to 256x, well
+ * inside the 1 s horizon); @return the deadline held, 0 if none. */
 static uint64_t arm_pv(struct pvtimer_guest *g, uint64_t ahead)
 {
 	for (int i = 0; i < 5000; i++) {
 		uint64_t dl = tsc_now() + ahead;
+		int r = pvtimer_guest_arm(g, dl);
 
-		if (pvtimer_guest_arm(g, dl) == PVTIMER_GUEST_PV)
+		if (r == PVTIMER_GUEST_PV)
 			return dl;
+		if (r == PVTIMER_GUEST_FALLBACK_TOO_CLOSE && i < 8)
+			ahead *= 2;
 		sleep_us(1000);
 	}
 	return 0;
