@@ -28,6 +28,7 @@
 #include <exitless/pvtimer_guest.h>
 
 #include "agent_bench.h"
+#include "internal.h" /* the engine's seam (--every-turn) */
 #include "tsc.h"
 
 #define HONEST_MIN_NS 20000ull
