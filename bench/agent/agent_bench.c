@@ -62,6 +62,8 @@ static void usage(void)
 	       "       finds least stolen, the vCPUs on another)\n"
 	       "       [--timerfd-cpu N (default: the vCPU CPU)] "
 	       "[--fifo (adaptive agent SCHED_FIFO)]\n"
+	       "       [--every-turn (a pass on every turn of the agent's loop: "
+	       "the loop\n        before issue 10's pacing, via the engine's seam)]\n"
 	       "       [--breakdown (stderr: where fires later than 5 us "
 	       "spent their time)]\n");
 }
@@ -106,6 +108,7 @@ int main(int argc, char **argv)
 		{ "fifo", no_argument, NULL, 'f' },
 		{ "hostile", required_argument, NULL, 'X' },
 		{ "breakdown", no_argument, NULL, 'B' },
+		{ "every-turn", no_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -164,6 +167,9 @@ int main(int argc, char **argv)
 			break;
 		case 'B':
 			c.breakdown = 1;
+			break;
+		case 'E':
+			c.every_turn = 1;
 			break;
 		case 'X':
 			hostile = (uint32_t)strtoul(optarg, NULL, 10);

@@ -22,6 +22,7 @@ struct cfg {
 	int vcpu_cpu;
 	int timerfd_cpu; /* -1: vcpu_cpu */
 	int fifo;        /* SCHED_FIFO for the adaptive agent */
+	int every_turn;  /* the engine's seam: a pass on every turn */
 	uint64_t sleep_sweep_us[8];
 	uint64_t spin_sweep_us[8];
 	uint32_t nsweep;

@@ -28,6 +28,7 @@
 #include <exitless/pvtimer_guest.h>
 
 #include "agent_bench.h"
+#include "internal.h" /* the engine's seam (--every-turn) */
 #include "tsc.h"
 
 #define HONEST_MIN_NS 20000ull
@@ -302,6 +303,7 @@ int hostile_bench(const struct cfg *c, uint32_t nhostile)
 	}
 	pvtimer_guest_init(&h.g, pvtimer_area_mem(ha), pvtimer_area_bytes(ha), 0,
 			   0xec);
+	ag->pass_every_turn = c->every_turn != 0;
 	pvagent_start(ag);
 	nap(20000000);
 	printf("hostile: honest slot (area 0) next to %u hostile slots (area 1), "

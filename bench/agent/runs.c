@@ -406,6 +406,7 @@ int run_agent(const struct cfg *c, uint32_t n, uint32_t mode,
 	nsamples = 0;
 	breakdown = (struct breakdown){ 0 };
 	diag_agent = ag;
+	ag->pass_every_turn = c->every_turn != 0;
 	pvagent_start(ag);
 	tid = agent_tid();
 	host_take(tid, c->agent_cpu, &take0);

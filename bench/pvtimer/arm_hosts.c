@@ -7,10 +7,12 @@
  * the promised distance P remains (hysteresis, the rule libagent follows):
  * the header line the guest reads on every arm is then written once per
  * P/2 at most instead of once per pass, and the heartbeat with it. Passes
- * still run back to back (a dedicated agent core): a pass before the
- * promise keeps it, whichever promise it is. The paced variant passes only
- * when it renews (every P/2): all a promise asks for, and the guest's lines
- * are then taken once per P/2 instead of once per arm. */
+ * still run back to back (a dedicated agent core, as libagent did before
+ * its passes were paced): a pass before the promise keeps it, whichever
+ * promise it is. The paced variant passes only when it renews (every
+ * P/2): all a promise asks for, and the guest's lines are then taken once
+ * per P/2 instead of once per arm; libagent's dedicated loop does this
+ * since issue 10 (bench/agent/arm_cost.c measures the real agent). */
 #define _GNU_SOURCE
 #include <errno.h>
 

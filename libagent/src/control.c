@@ -27,6 +27,10 @@ void agent_control_activate(struct pvagent *a)
 				      agent_to_guest(&a->areas[k], promise),
 				      agent_to_guest(&a->areas[k], now));
 	a->pr.standing = promise;
+	/* the activation's store plays the part of pass 0's (spec §5): the
+	 * first pass owes it, and follows on the next turn */
+	a->pass_promise = promise;
+	a->pass_owed = true;
 	AGENT_ADD(a, publishes, 1);
 }
 

@@ -3,7 +3,21 @@
  * covers the next pass, take the pending slots, fire what is due, then
  * spin or sleep; between two passes, run a posted command. Every promise
  * is the time by which the next pass will have started (promise.h gives
- * the rule under which one may stand for several passes). */
+ * the rule under which one may stand for several passes).
+ *
+ * Paced passes (issue 10): a turn of the loop runs a pending pass only
+ * when it must: when the standing promise no longer covers the next turn
+ * (it republishes: the pass keeps the promise the previous one made),
+ * before a sleep, after a command, while the read budget left changed
+ * slots, or when a parking ended. Every other turn touches no guest line
+ * but those of due slots (the fire-time re-read and the FIRED write): it
+ * spins on the TSC, the heap and the mailbox, so a guest re-arming
+ * between two passes finds every line it writes still in its own cache.
+ * Exact because spec §5 asks only that pass k+1 begin by T_k, the value
+ * standing at pass k's first summary access: a pass that republishes
+ * stores T_k = now + 2b, the next pass runs at the first turn starting
+ * after T_k - b, and turns start at most b apart (b bounds every turn,
+ * with or without a pass), so it begins by T_k. */
 #define _GNU_SOURCE
 #include <poll.h>
 #include <sys/prctl.h>
@@ -22,8 +36,15 @@ static void publish(struct pvagent *a, uint64_t promise, uint64_t now)
 	AGENT_ADD(a, publishes, 1);
 }
 
+/* Every turn counts in the spin bound, with a pass or not: its length
+ * bounds the gap to the next turn either way. (Windows counted in passes
+ * alone would let one preempted turn, which widens b and so spaces passes
+ * b apart, keep b wide for 1024 b.) */
 static void note_iter(struct pvagent *a, uint64_t t)
 {
+	a->diag.turns++;
+	if (t > a->diag.turn_max_tsc)
+		a->diag.turn_max_tsc = t;
 	if (agent_promise_note_iter(&a->pr, t))
 		AGENT_SET(a, iter_bound_ns,
 			  agent_tsc_to_ns(&a->clk, agent_promise_iter_bound(&a->pr)));
@@ -80,18 +101,28 @@ static uint64_t wake_time(struct pvagent *a, uint64_t now)
 	return wake;
 }
 
+/* Whether this turn runs a pending pass (the file's comment): @promise,
+ * the value it just published (0: none), @wake, its sleep (0: it spins). */
+static bool pass_needed(const struct pvagent *a, uint64_t promise,
+			uint64_t wake, uint64_t now)
+{
+	return promise || wake || a->pass_owed || a->todo_left ||
+	       a->pass_every_turn || (a->parked_min && a->parked_min <= now);
+}
+
 static void iterate(struct pvagent *a)
 {
 	uint64_t now = agent_tsc(), wake, end, promise, limit;
 	uint64_t reads = a->st.slot_reads;
+	bool passed;
 
-	if (a->pr.standing && now > a->pr.standing)
-		AGENT_ADD(a, promises_late, 1);
 	wake = wake_time(a, now);
 	promise = agent_promise_next(&a->pr, now, wake);
 	if (promise)
 		publish(a, promise, now);
-	agent_pending_pass(a, false);
+	passed = pass_needed(a, promise, wake, now);
+	if (passed)
+		agent_pending_pass(a, false);
 	agent_fire_due(a);
 	end = agent_tsc();
 	note_iter(a, end - now);
@@ -121,8 +152,12 @@ static void take_cmd(struct pvagent *a)
 {
 	struct agent_cmd c;
 
-	if (agent_mailbox_fetch(&a->mb, &c))
+	if (agent_mailbox_fetch(&a->mb, &c)) {
 		agent_mailbox_reply(&a->mb, agent_control_exec(a, &c));
+		/* served promptly: a bind's requeued bit, a resume's marks
+		 * and what expired meanwhile are read on the next turn */
+		a->pass_owed = true;
+	}
 }
 
 void *agent_engine_main(void *arg)

@@ -141,6 +141,8 @@ struct agent_diag {
 	uint64_t busy_tsc; /* summed length of passes that read a slot */
 	uint64_t takes;    /* area takes that found bits (each exchanged
 			    * the summary line; an empty one only loads it) */
+	uint64_t turns;    /* turns of the loop, with a pass or not */
+	uint64_t turn_max_tsc; /* the longest turn since the start */
 };
 
 struct pvagent {
@@ -168,6 +170,16 @@ struct pvagent {
 	bool quit;
 	bool paused;
 	bool todo_left;     /* the last pass left changed slots (budget) */
+	bool pass_owed;     /* a command ran or the agent activated: pass on
+			     * the next turn */
+	/* Test and benchmark seam (white-box, set before pvagent_start()):
+	 * a pass on every turn, as before issue 10's pacing, to measure what
+	 * pacing saves. No embedder needs it: pacing delays only the SEEN
+	 * ack (by up to b), which no guest rule waits for. */
+	bool pass_every_turn;
+	uint64_t pass_promise; /* T_k: the value standing at the last pass's
+				* first summary access; 0: none (the next
+				* pass owes no one) */
 	uint32_t area_cursor;
 	uint32_t pass_no;   /* pending passes, wrapping */
 	struct agent_slot **parked; /* park.c; room for every slot */

@@ -390,10 +390,19 @@ static void serve(struct pvagent *a, struct agent_area *ar, uint32_t budget)
 void agent_pending_pass(struct pvagent *a, bool all)
 {
 	uint32_t start = a->area_cursor;
+	uint64_t now;
 
 	a->todo_left = false;
+	a->pass_owed = false;
 	a->pass_no++;
 	agent_unpark_due(a, all);
+	/* spec §5: this pass must begin (its first summary access, below)
+	 * by the value that stood at the previous one's; a preempted turn
+	 * breaks it, and only a pass can (turns between passes owe no one) */
+	now = agent_tsc();
+	if (a->pass_promise && now > a->pass_promise)
+		AGENT_ADD(a, promises_late, 1);
+	a->pass_promise = a->pr.standing;
 	for (uint32_t k = 0; k < a->nareas; k++)
 		drain(a, &a->areas[k], all);
 	for (uint32_t k = 0; k < a->nareas; k++)

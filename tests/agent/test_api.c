@@ -195,9 +195,10 @@ static int no_fire(void *ctx, uint32_t area, uint32_t slot, uint8_t vector)
 
 /* Issue 10: a spinning agent with nothing to do writes the header (next
  * sync and heartbeat) only when less than half of its promise is left,
- * not on every pass. Bounded by counts: passes are far shorter than the
- * spin bound (which is twice the longest of them), so only passes that
- * were preempted, and one in every few, may publish. */
+ * and since its passes are paced, passes only then: every pass but the
+ * one after the activation (which published) follows a publish, so by
+ * counts, not time, passes never outnumber publishes. (agent-pace checks
+ * the same against the loop's turns, white-box.) */
 START_TEST(quiet_agent_leaves_header_alone)
 {
 	struct pvtimer_area *area = sim_area(1);
@@ -211,13 +212,14 @@ START_TEST(quiet_agent_leaves_header_alone)
 	ck_assert_int_eq(pvagent_attach_area(ag, area, NULL, NULL), 0);
 	ck_assert_int_eq(pvagent_bind_slot(ag, 0, 0, &inj), 0);
 	ck_assert_int_eq(pvagent_start(ag), 0);
-	for (int i = 0; i < 10000 && st.scans < 20000; i++) {
+	for (int i = 0; i < 10000 && st.scans < 2000; i++) {
 		sim_sleep_ns(1000000);
 		ck_assert_int_eq(pvagent_get_stats(ag, &st), 0);
 	}
-	ck_assert_uint_ge(st.scans, 20000);
+	ck_assert_uint_ge(st.scans, 2000);
 	ck_assert_uint_ge(st.publishes, 1); /* the activation's at least */
-	ck_assert_uint_lt(st.publishes * 4, st.scans);
+	/* publishes are read after scans: never fewer than at that read */
+	ck_assert_uint_le(st.scans, st.publishes);
 	pvagent_destroy(ag);
 	pvtimer_area_destroy(area);
 }

@@ -209,6 +209,41 @@ START_TEST(sleeping_and_spinning_cover_every_pass)
 }
 END_TEST
 
+/* Paced passes (engine.c): a spinning agent passes only on the turns that
+ * publish, and turns without a pass (mostly tiny, now and then one up to
+ * the bound) still count in the bound. Each pass must begin by the value
+ * that stood at the previous pass (spec §5), and passes are rare. */
+START_TEST(paced_passes_begin_by_the_previous_promise)
+{
+	struct agent_promise p;
+	uint64_t t = 1000000000ull, x = 0x2545f4914f6cdd1dull, pass_promise = 0;
+	uint64_t passes = 0, turns = 200000;
+
+	setup(&p);
+	for (uint64_t k = 0; k < turns; k++) {
+		uint64_t b = agent_promise_iter_bound(&p);
+		uint64_t v = agent_promise_next(&p, t, 0), len;
+
+		if (v) {
+			/* a pass: it begins this turn */
+			if (pass_promise)
+				ck_assert_uint_le(t, pass_promise);
+			p.standing = v;
+			pass_promise = v;
+			passes++;
+			len = rnd(&x) % (b / 4 + 1);
+		} else {
+			len = rnd(&x) % 64 ? rnd(&x) % (b / 64 + 1)
+					   : rnd(&x) % (b + 1);
+		}
+		agent_promise_note_iter(&p, len);
+		t += len;
+	}
+	ck_assert_uint_gt(passes, 0);
+	ck_assert_uint_lt(passes, turns / 16);
+}
+END_TEST
+
 /* The cases the rule names, one by one. */
 START_TEST(standing_promise_kept_while_it_covers)
 {
@@ -269,6 +304,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, first_promise_covers_the_next_pass);
 	tcase_add_test(tc, spinning_publishes_rarely_and_covers_every_pass);
 	tcase_add_test(tc, sleeping_and_spinning_cover_every_pass);
+	tcase_add_test(tc, paced_passes_begin_by_the_previous_promise);
 	tcase_add_test(tc, standing_promise_kept_while_it_covers);
 	tcase_add_test(tc, sleep_promise_and_its_limit);
 	suite_add_tcase(s, tc);
