@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 
 #include "../common/check_main.h"
+#include "area_view.h"
 #include "exitless/pvtimer.h"
 #include "exitless/pvtimer_guest.h"
 
@@ -29,31 +30,6 @@ static struct pvtimer_area *new_area(uint32_t slots)
 	return a;
 }
 
-static struct pvtimer_abi_pending *pending_of(struct pvtimer_area *a)
-{
-	const struct pvtimer_abi_header *h = pvtimer_area_mem(a);
-
-	return (void *)((char *)pvtimer_area_mem(a) + h->pending_offset);
-}
-
-static struct pvtimer_abi_slot *slot_of(struct pvtimer_area *a, uint32_t i)
-{
-	const struct pvtimer_abi_header *h = pvtimer_area_mem(a);
-
-	return (struct pvtimer_abi_slot *)((char *)pvtimer_area_mem(a) +
-					   h->slots_offset + i * 128);
-}
-
-static void arm_raw(struct pvtimer_abi_slot *s, uint64_t deadline,
-		    uint8_t vector, uint8_t flags)
-{
-	s->seq += 2;
-	s->arm_gen++;
-	s->deadline_tsc = deadline;
-	s->vector = vector;
-	s->arm_flags = flags;
-}
-
 START_TEST(take_mask_names_what_the_iterator_names)
 {
 	const uint32_t want[] = {0, 1, 63, 64, 65, 129, 199};
@@ -68,9 +44,9 @@ START_TEST(take_mask_names_what_the_iterator_names)
 	ck_assert_int_eq(pvtimer_host_take_pending_mask(a, mask, WORDS), 6);
 	ck_assert_mem_eq(mask, expect, sizeof(mask));
 	/* everything was taken: the summary and the words are clear */
-	ck_assert_uint_eq(pending_of(a)->summary, 0);
+	ck_assert_uint_eq(test_pending_of(a)->summary, 0);
 	for (uint32_t w = 0; w < WORDS; w++)
-		ck_assert_uint_eq(pending_of(a)->words[w], 0);
+		ck_assert_uint_eq(test_pending_of(a)->words[w], 0);
 	ck_assert_int_eq(pvtimer_host_take_pending_mask(a, mask, WORDS), 0);
 	pvtimer_area_destroy(a);
 }
@@ -86,7 +62,7 @@ START_TEST(requeue_mask_round_trips)
 
 	ck_assert_int_eq(pvtimer_host_requeue_mask(a, mask, WORDS), 0);
 	/* a summary bit for each non-zero word, none for the empty one */
-	ck_assert_uint_eq(pending_of(a)->summary, 0xd);
+	ck_assert_uint_eq(test_pending_of(a)->summary, 0xd);
 	ck_assert_int_eq(pvtimer_host_take_pending_mask(a, back, WORDS), 2 + 1 + 8);
 	ck_assert_mem_eq(mask, back, sizeof(mask));
 	/* and the iterator agrees with the mask calls */
@@ -116,8 +92,8 @@ START_TEST(bad_arguments_do_nothing)
 	ck_assert_int_eq(pvtimer_host_take_pending_mask(a, NULL, WORDS), -EINVAL);
 	ck_assert_int_eq(pvtimer_host_take_pending_mask(a, mask, WORDS - 1), -EINVAL);
 	/* nothing was taken by the refused calls */
-	ck_assert_uint_eq(pending_of(a)->summary, 1);
-	ck_assert_uint_eq(pending_of(a)->words[0], 1ull << 5);
+	ck_assert_uint_eq(test_pending_of(a)->summary, 1);
+	ck_assert_uint_eq(test_pending_of(a)->words[0], 1ull << 5);
 	/* a larger buffer is fine; its extra word is left alone */
 	mask[WORDS] = 0xabcd;
 	ck_assert_int_eq(pvtimer_host_take_pending_mask(a, mask, WORDS + 1), 1);
@@ -134,8 +110,8 @@ START_TEST(bad_arguments_do_nothing)
 	stray[3] = 0;
 	stray[WORDS] = 1;
 	ck_assert_int_eq(pvtimer_host_requeue_mask(a, stray, WORDS + 1), -EINVAL);
-	ck_assert_uint_eq(pending_of(a)->summary, 0);
-	ck_assert_uint_eq(pending_of(a)->words[0], 0);
+	ck_assert_uint_eq(test_pending_of(a)->summary, 0);
+	ck_assert_uint_eq(test_pending_of(a)->words[0], 0);
 
 	ck_assert_int_eq(pvtimer_host_read_slots(NULL, slots, 1, NOW, snaps, rcs),
 			 -EINVAL);
@@ -166,12 +142,12 @@ START_TEST(read_slots_is_read_slot_per_slot)
 	struct pvtimer_area_stats sb = {.sz = sizeof(sb)}, ss = {.sz = sizeof(ss)};
 
 	for (int k = 0; k < 2; k++) {
-		arm_raw(slot_of(both[k], 7), NOW + 1000, 0xec, PVTIMER_ARM_ARMED);
-		arm_raw(slot_of(both[k], 8), 0, 0, 0);
-		slot_of(both[k], 9)->seq = 1; /* stuck mid-write */
-		arm_raw(slot_of(both[k], 10), NOW + 1000, 0x10, PVTIMER_ARM_ARMED);
-		arm_raw(slot_of(both[k], 11), NOW - 1, 0xec, PVTIMER_ARM_ARMED);
-		arm_raw(slot_of(both[k], 150), NOW + HORIZON + 1, 0xec,
+		test_arm_raw(test_slot_of(both[k], 7), NOW + 1000, 0xec, PVTIMER_ARM_ARMED);
+		test_arm_raw(test_slot_of(both[k], 8), 0, 0, 0);
+		test_slot_of(both[k], 9)->seq = 1; /* stuck mid-write */
+		test_arm_raw(test_slot_of(both[k], 10), NOW + 1000, 0x10, PVTIMER_ARM_ARMED);
+		test_arm_raw(test_slot_of(both[k], 11), NOW - 1, 0xec, PVTIMER_ARM_ARMED);
+		test_arm_raw(test_slot_of(both[k], 150), NOW + HORIZON + 1, 0xec,
 			PVTIMER_ARM_ARMED);
 	}
 	memset(snaps, 0x5a, sizeof(snaps)); /* written whole, whatever was there */
@@ -182,8 +158,8 @@ START_TEST(read_slots_is_read_slot_per_slot)
 
 		ck_assert_int_eq(rcs[i], rc);
 		ck_assert_mem_eq(&snaps[i], &one, sizeof(one));
-		ck_assert_uint_eq(slot_of(batch, slots[i])->status_word,
-				  slot_of(single, slots[i])->status_word);
+		ck_assert_uint_eq(test_slot_of(batch, slots[i])->status_word,
+				  test_slot_of(single, slots[i])->status_word);
 	}
 	ck_assert_int_eq(rcs[0], 0);
 	ck_assert_int_eq(rcs[2], -EAGAIN);
@@ -249,7 +225,7 @@ static uint64_t rng(void)
 START_TEST(hostile_bitmap_is_bounded)
 {
 	struct pvtimer_area *a = new_area(SLOTS);
-	struct pvtimer_abi_pending *p = pending_of(a);
+	struct pvtimer_abi_pending *p = test_pending_of(a);
 	struct pvtimer_area_stats st = {.sz = sizeof(st)};
 	uint64_t strays = 0;
 

@@ -15,6 +15,7 @@ static unsigned long long fake_tsc, tsc_reads;
 	 __atomic_load_n(&fake_tsc, __ATOMIC_RELAXED))
 
 #include "../common/check_main.h"
+#include "area_view.h"
 #include "exitless/pvtimer.h"
 #include "exitless/pvtimer_guest.h"
 
@@ -47,17 +48,12 @@ static void teardown(void)
 
 static struct pvtimer_abi_pending *pending(void)
 {
-	const struct pvtimer_abi_header *h = pvtimer_area_mem(area);
-
-	return (void *)((char *)pvtimer_area_mem(area) + h->pending_offset);
+	return test_pending_of(area);
 }
 
 static struct pvtimer_abi_slot *slot(void)
 {
-	const struct pvtimer_abi_header *h = pvtimer_area_mem(area);
-
-	return (struct pvtimer_abi_slot *)((char *)pvtimer_area_mem(area) +
-					   h->slots_offset + SLOT * 128);
+	return test_slot_of(area, SLOT);
 }
 
 /* Take everything pending (activation marked every slot). */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../common/check_main.h"
+#include "area_view.h"
 #include "exitless/pvtimer.h"
 
 #define SLOTS 200u
@@ -32,14 +33,6 @@ static struct pvtimer_area *new_area(void)
 
 	ck_assert_int_eq(pvtimer_area_new(&o, &a), 0);
 	return a;
-}
-
-static struct pvtimer_abi_slot *slot_of(struct pvtimer_area *a, uint32_t i)
-{
-	const struct pvtimer_abi_header *h = pvtimer_area_mem(a);
-
-	return (struct pvtimer_abi_slot *)((char *)pvtimer_area_mem(a) +
-					   h->slots_offset + i * 128);
 }
 
 /* Every snapshot the host accepts must satisfy the limits it was given. */
@@ -86,20 +79,10 @@ START_TEST(random_bytes_over_everything)
 }
 END_TEST
 
-static void arm_raw(struct pvtimer_abi_slot *s, uint64_t deadline,
-		    uint8_t vector, uint8_t flags)
-{
-	s->seq += 2;
-	s->arm_gen++;
-	s->deadline_tsc = deadline;
-	s->vector = vector;
-	s->arm_flags = flags;
-}
-
 START_TEST(each_bad_field_is_rejected_and_counted)
 {
 	struct pvtimer_area *a = new_area();
-	struct pvtimer_abi_slot *s = slot_of(a, 7);
+	struct pvtimer_abi_slot *s = test_slot_of(a, 7);
 	struct pvtimer_slot_snapshot snap;
 	struct pvtimer_area_stats st = {.sz = sizeof(st)};
 	const struct {
@@ -114,7 +97,7 @@ START_TEST(each_bad_field_is_rejected_and_counted)
 	};
 
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-		arm_raw(s, cases[k].deadline, cases[k].vector, cases[k].flags);
+		test_arm_raw(s, cases[k].deadline, cases[k].vector, cases[k].flags);
 		ck_assert_int_eq(pvtimer_host_read_slot(a, 7, NOW, &snap), -EINVAL);
 		ck_assert_uint_eq(snap.reject, cases[k].reason);
 		ck_assert_uint_eq(snap.armed, 0);
@@ -126,21 +109,21 @@ START_TEST(each_bad_field_is_rejected_and_counted)
 	}
 	/* past is legitimate, by any amount (the guest raced, or the host
 	 * stalled): fire now, counted; never rejected (1.1) */
-	arm_raw(s, NOW - 5, 0x50, PVTIMER_ARM_ARMED);
+	test_arm_raw(s, NOW - 5, 0x50, PVTIMER_ARM_ARMED);
 	ck_assert_int_eq(pvtimer_host_read_slot(a, 7, NOW, &snap), 0);
 	ck_assert_uint_eq(snap.past, 1);
-	arm_raw(s, 0, 0x50, PVTIMER_ARM_ARMED);
+	test_arm_raw(s, 0, 0x50, PVTIMER_ARM_ARMED);
 	ck_assert_int_eq(pvtimer_host_read_slot(a, 7, NOW, &snap), 0);
 	ck_assert_uint_eq(snap.past, 1);
-	arm_raw(s, UINT64_MAX, 0x50, PVTIMER_ARM_ARMED);
+	test_arm_raw(s, UINT64_MAX, 0x50, PVTIMER_ARM_ARMED);
 	ck_assert_int_eq(pvtimer_host_read_slot(a, 7, NOW, &snap), 0);
 	ck_assert_uint_eq(snap.past, 1);
 	/* a cancel with garbage in the other fields is still a cancel, and
 	 * so is one with unknown flag bits (a withdrawal is never refused) */
-	arm_raw(s, UINT64_MAX, 0, 0);
+	test_arm_raw(s, UINT64_MAX, 0, 0);
 	ck_assert_int_eq(pvtimer_host_read_slot(a, 7, NOW, &snap), 0);
 	ck_assert_uint_eq(snap.armed, 0);
-	arm_raw(s, UINT64_MAX, 0, 0x80);
+	test_arm_raw(s, UINT64_MAX, 0, 0x80);
 	ck_assert_int_eq(pvtimer_host_read_slot(a, 7, NOW, &snap), 0);
 	ck_assert_uint_eq(snap.armed, 0);
 	ck_assert_uint_eq(snap.reject, PVTIMER_REJECT_NONE);
@@ -159,7 +142,7 @@ END_TEST
 START_TEST(stuck_seqlock_costs_bounded_reads)
 {
 	struct pvtimer_area *a = new_area();
-	struct pvtimer_abi_slot *s = slot_of(a, 3);
+	struct pvtimer_abi_slot *s = test_slot_of(a, 3);
 	struct pvtimer_slot_snapshot snap;
 	struct pvtimer_area_stats st = {.sz = sizeof(st)};
 

@@ -10,6 +10,7 @@ static unsigned long long fake_tsc;
 #define PVTIMER_GUEST_READ_TSC() (__atomic_load_n(&fake_tsc, __ATOMIC_RELAXED))
 
 #include "../common/check_main.h"
+#include "area_view.h"
 #include "exitless/pvtimer.h"
 #include "exitless/pvtimer_guest.h"
 
@@ -41,10 +42,7 @@ static void teardown(void)
 
 static struct pvtimer_abi_slot *slot(uint32_t i)
 {
-	const struct pvtimer_abi_header *h = pvtimer_area_mem(area);
-
-	return (struct pvtimer_abi_slot *)((char *)pvtimer_area_mem(area) +
-					   h->slots_offset + i * 128);
+	return test_slot_of(area, i);
 }
 
 /* Drain one pending pass; return how many slots it named, first in *first. */
