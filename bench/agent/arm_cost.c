@@ -30,6 +30,7 @@
 #include <exitless/pvtimer_guest.h>
 
 #include "internal.h"
+#include "order.h"
 #include "tsc.h"
 
 #define MAX_RUNS 15
@@ -65,31 +66,9 @@ static int noop_inject(void *ctx, uint32_t area, uint32_t slot, uint8_t vector)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static double pct_ns(const uint64_t *v, size_t n, double p)
 {
-	if (!n)
-		return 0;
-	return (double)v[(size_t)(p * (double)(n - 1))] * 1000.0 / (double)tpu;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return (double)order_pct_u64(v, n, p) * 1000.0 / (double)tpu;
 }
 
 static void spin_us(uint64_t us)
@@ -127,7 +106,7 @@ static void arm_loop(struct pvtimer_guest *g, struct pvtimer_area *area,
 		if (i % 4 == 3)
 			pvtimer_guest_cancel(g);
 	}
-	qsort(samples, held, sizeof(*samples), cmp_u64);
+	order_sort_u64(samples, held);
 	res->p50 = pct_ns(samples, held, 0.50);
 	res->p99 = pct_ns(samples, held, 0.99);
 	res->p999 = pct_ns(samples, held, 0.999);
@@ -199,7 +178,7 @@ static double med_field(int m, int runs, size_t off)
 
 	for (int r = 0; r < runs; r++)
 		v[r] = *(const double *)((const char *)&results[m][r] + off);
-	return median(v, runs);
+	return order_median(v, (size_t)runs);
 }
 
 #define MED(m, runs, field) med_field(m, runs, offsetof(struct result, field))

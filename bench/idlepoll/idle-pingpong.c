@@ -23,6 +23,8 @@
 
 #include <exitless/idlepoll.h>
 
+#include "order.h"
+
 enum strategy { S_BLOCK, S_FIXED100, S_HALTPOLL, S_SMART, S_COUNT };
 static const char *const strategy_names[S_COUNT] = {
 	"block", "fixed100", "haltpoll", "smart",
@@ -227,13 +229,6 @@ static int spawn(pthread_t *t, int cpu, void *(*fn)(void *), void *arg)
 	return -err;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 static int run_one(struct run *r, int vcpu_cpu, int dev_cpu)
 {
 	pthread_t dev, vcpu;
@@ -249,7 +244,7 @@ static int run_one(struct run *r, int vcpu_cpu, int dev_cpu)
 	atomic_store(&ch.stop, 1);
 	pthread_join(dev, NULL);
 	if (err == 0 && r->n)
-		qsort(r->lat, r->n, sizeof(*r->lat), cmp_u64);
+		order_sort_u64(r->lat, r->n);
 	return err < 0 ? err : (r->n ? 0 : -EIO);
 }
 

@@ -33,6 +33,7 @@
 
 #include "arm_hosts.h"
 #include "exitless/pvtimer_guest.h"
+#include "order.h"
 #include "tsc.h"
 
 #define MAX_RUNS 15
@@ -48,26 +49,9 @@ static struct arm_bench bench;
 static uint64_t *samples;
 static size_t iterations = 100000;
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static double pct_ns(const uint64_t *v, size_t n, double p)
 {
-	if (!n)
-		return 0;
-	return (double)v[(size_t)(p * (double)(n - 1))] * 1000.0 /
-	       (double)bench.ticks_per_us;
+	return (double)order_pct_u64(v, n, p) * 1000.0 / (double)bench.ticks_per_us;
 }
 
 /* One arm, timed; only arms the host then holds are kept. */
@@ -147,17 +131,11 @@ static int measure(struct pvtimer_guest *g, int host, struct result *res)
 		__atomic_store_n(&bench.run, 0, __ATOMIC_RELEASE);
 		pthread_join(thread, NULL);
 	}
-	qsort(samples, held, sizeof(*samples), cmp_u64);
+	order_sort_u64(samples, held);
 	*res = (struct result){pct_ns(samples, held, 0.50), pct_ns(samples, held, 0.99),
 			       pct_ns(samples, held, 0.999), fallbacks, held,
 			       bench.passes, bench.publishes};
 	return 0;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static double timerfd_p50(void)
@@ -173,7 +151,7 @@ static double timerfd_p50(void)
 	}
 	timerfd_settime(tfd, 0, &off, NULL);
 	close(tfd);
-	qsort(samples, iterations, sizeof(*samples), cmp_u64);
+	order_sort_u64(samples, iterations);
 	printf("%-36s p50 %7.1f  p99 %7.1f  p99.9 %8.1f ns\n",
 	       "timerfd_settime (kernel hrtimer)", pct_ns(samples, iterations, 0.5),
 	       pct_ns(samples, iterations, 0.99), pct_ns(samples, iterations, 0.999));
@@ -197,10 +175,11 @@ static void print_mode(int m, int runs, double idle_p50, double nothing_p50)
 		passes += results[m][r].passes;
 		pubs += results[m][r].publishes;
 	}
-	med = median(p50, runs);
+	med = order_median(p50, (size_t)runs);
 	printf("%-36s p50 %7.1f  p99 %7.1f  p99.9 %8.1f ns  %5.2fx idle", 
 	       m ? arm_host_name((enum arm_host)(m - 1)) : "host idle", med,
-	       median(p99, runs), median(p999, runs), med / idle_p50);
+	       order_median(p99, (size_t)runs), order_median(p999, (size_t)runs),
+	       med / idle_p50);
 	if (m - 1 > STEP_NOTHING)
 		printf("  %+6.1f ns vs handshake", med - nothing_p50);
 	printf("\n");
@@ -258,8 +237,8 @@ int main(int argc, char **argv)
 		idle[r] = results[0][r].p50;
 		nothing[r] = results[1 + STEP_NOTHING][r].p50;
 	}
-	idle_p50 = median(idle, runs);
-	nothing_p50 = median(nothing, runs);
+	idle_p50 = order_median(idle, (size_t)runs);
+	nothing_p50 = order_median(nothing, (size_t)runs);
 	for (int m = 0; m < MODES; m++)
 		print_mode(m, runs, idle_p50, nothing_p50);
 	pvtimer_area_destroy(bench.area);

@@ -15,18 +15,12 @@
 #include <string.h>
 
 #include "exitless/pvtimer.h"
+#include "order.h"
 #include "tsc.h"
 
 #define MAX_RUNS 15
 
 static uint64_t ticks_per_us;
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /* ns per call; each input depends on the last output, so calls cannot
  * overlap and the figure is a latency */
@@ -75,11 +69,9 @@ int main(int argc, char **argv)
 				v[d][k][r] = per_call(maps[k], d, n);
 	printf("pvtimer-tsc-cost: %zu dependent calls per run, median of %d runs, "
 	       "TSC %llu MHz\n", n, runs, (unsigned long long)ticks_per_us);
-	for (int k = 0; k < 3; k++) {
-		for (int d = 0; d < 2; d++)
-			qsort(v[d][k], (size_t)runs, sizeof(double), cmp_double);
+	for (int k = 0; k < 3; k++)
 		printf("%-28s to_host %6.2f ns   to_guest %6.2f ns\n", names[k],
-		       v[1][k][runs / 2], v[0][k][runs / 2]);
-	}
+		       order_median(v[1][k], (size_t)runs),
+		       order_median(v[0][k], (size_t)runs));
 	return 0;
 }
