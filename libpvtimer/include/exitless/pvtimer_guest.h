@@ -404,8 +404,7 @@ static inline int pvtimer_guest_arm(struct pvtimer_guest *g, uint64_t deadline)
 	 * promise, TOO_FAR, STALE) is published and withdrawn by the
 	 * decisive check, with the same reason. */
 	if (!(flags & PVTIMER_HOST_ACTIVE) || sync == PVTIMER_SYNC_NEVER ||
-	    pvtimer_tsc_diff(deadline, sync) < 0 ||
-	    (uint64_t)pvtimer_tsc_diff(deadline, sync) < g->margin_tsc)
+	    pvtimer_rule__too_close(sync, g->margin_tsc, deadline))
 		return pvtimer_guest__fall_back(
 			g, pvtimer_fallback_reason(flags, sync, g->margin_tsc,
 						   g->max_horizon_tsc, deadline,

@@ -38,6 +38,17 @@ static inline int64_t pvtimer_tsc_diff(uint64_t a, uint64_t b)
 	return (int64_t)(a - b);
 }
 
+/* The rule's TOO_CLOSE condition: @deadline before @sync, or within
+ * @margin after it. Needs no clock, so the arm's shortcut check uses it
+ * too (pvtimer_guest_arm()). */
+static inline int pvtimer_rule__too_close(uint64_t sync, uint64_t margin,
+					  uint64_t deadline)
+{
+	int64_t after_sync = pvtimer_tsc_diff(deadline, sync);
+
+	return after_sync < 0 || (uint64_t)after_sync < margin;
+}
+
 /**
  * The fallback rule of docs/pvtimer-abi.md §6, as a pure function, in
  * modular TSC arithmetic.
@@ -64,8 +75,7 @@ static inline int pvtimer_fallback_reason(uint32_t host_flags, uint64_t sync,
 		return PVTIMER_GUEST_FALLBACK_TOO_FAR;
 	if (sync == PVTIMER_SYNC_NEVER || pvtimer_tsc_diff(now, sync) > 0)
 		return PVTIMER_GUEST_FALLBACK_STALE;
-	if (pvtimer_tsc_diff(deadline, sync) < 0 ||
-	    (uint64_t)pvtimer_tsc_diff(deadline, sync) < margin)
+	if (pvtimer_rule__too_close(sync, margin, deadline))
 		return PVTIMER_GUEST_FALLBACK_TOO_CLOSE;
 	return PVTIMER_GUEST_PV;
 }
