@@ -25,6 +25,9 @@ static const char *const xl_reason_names[XL_REASONS] = {
 		__s;                                                       \
 	})
 
+/* One line "name sum": the names are the counters' (tests parse them). */
+#define XL_SHOW(m, field) seq_printf(m, #field " %llu\n", XL_SUM(field))
+
 static int xl_counters_show(struct seq_file *m, void *v)
 {
 	int r, cpu, bound = 0;
@@ -32,36 +35,35 @@ static int xl_counters_show(struct seq_file *m, void *v)
 	for_each_online_cpu(cpu)
 		bound += READ_ONCE(per_cpu_ptr(&xl_cpus, cpu)->registered);
 	seq_printf(m, "cpus_on_pvtimer %d\n", bound);
-	seq_printf(m, "arm_pv %llu\n", XL_SUM(arm_pv));
-	seq_printf(m, "arm_backstop %llu\n", XL_SUM(arm_backstop));
+	XL_SHOW(m, arm_pv);
+	XL_SHOW(m, arm_backstop);
 	for (r = 1; r < XL_REASONS - 1; r++)
 		seq_printf(m, "arm_fallback_%s %llu\n", xl_reason_names[r],
 			   XL_SUM(arm_fallback[r]));
 	for (r = 1; r < XL_REASONS; r++)
 		seq_printf(m, "halt_%s %llu\n", xl_reason_names[r],
 			   XL_SUM(halt_fallback[r]));
-	seq_printf(m, "irqs %llu\n", XL_SUM(irqs));
-	seq_printf(m, "irq_unbound %llu\n", XL_SUM(irq_unbound));
-	seq_printf(m, "irq_expired %llu\n", XL_SUM(irq_expired));
-	seq_printf(m, "irq_handback %llu\n", XL_SUM(irq_handback));
-	seq_printf(m, "irq_early %llu\n", XL_SUM(irq_early));
-	seq_printf(m, "irq_spurious %llu\n", XL_SUM(irq_spurious));
-	seq_printf(m, "hw_expired %llu\n", XL_SUM(hw_expired));
-	seq_printf(m, "hw_ignore %llu\n", XL_SUM(hw_ignore));
-	seq_printf(m, "hw_backstop %llu\n", XL_SUM(hw_backstop));
+	XL_SHOW(m, irqs);
+	XL_SHOW(m, irq_unbound);
+	XL_SHOW(m, irq_expired);
+	XL_SHOW(m, irq_handback);
+	XL_SHOW(m, irq_early);
+	XL_SHOW(m, irq_spurious);
+	XL_SHOW(m, hw_expired);
+	XL_SHOW(m, hw_ignore);
+	XL_SHOW(m, hw_backstop);
 	for (r = 1; r < XL_REASONS - 1; r++)
 		seq_printf(m, "hw_fallback_%s %llu\n", xl_reason_names[r],
 			   XL_SUM(hw_fallback[r]));
-	seq_printf(m, "hw_early %llu\n", XL_SUM(hw_early));
-	seq_printf(m, "lapic_writes %llu\n", XL_SUM(lapic_writes));
-	seq_printf(m, "lapic_rearm_after_register %llu\n",
-		   XL_SUM(lapic_rearm_after_register));
-	seq_printf(m, "idle_enters %llu\n", XL_SUM(idle_enters));
-	seq_printf(m, "idle_polled %llu\n", XL_SUM(idle_polled));
-	seq_printf(m, "idle_halts %llu\n", XL_SUM(idle_halts));
-	seq_printf(m, "idle_poll_ns %llu\n", XL_SUM(idle_poll_ns));
-	seq_printf(m, "idle_ns %llu\n", XL_SUM(idle_ns));
-	seq_printf(m, "wrong_cpu_irqs %llu\n", XL_SUM(wrong_cpu_irqs));
+	XL_SHOW(m, hw_early);
+	XL_SHOW(m, lapic_writes);
+	XL_SHOW(m, lapic_rearm_after_register);
+	XL_SHOW(m, idle_enters);
+	XL_SHOW(m, idle_polled);
+	XL_SHOW(m, idle_halts);
+	XL_SHOW(m, idle_poll_ns);
+	XL_SHOW(m, idle_ns);
+	XL_SHOW(m, wrong_cpu_irqs);
 	seq_printf(m, "cpuidle_driver %d\n", xl_idle_active());
 	return 0;
 }
